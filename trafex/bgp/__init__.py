@@ -1,0 +1,1 @@
+"""The GoBGP side of trafex: stubs, model ⇄ GoBGP API messages, the client, the sidecar."""

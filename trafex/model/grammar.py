@@ -1,0 +1,497 @@
+"""The FlowSpec text grammar: ExaBGP's one-line form, GoBGP's keywords, and back.
+
+Accepted (one string, the way ExaBGP scripts and GoBGP's CLI write rules)::
+
+    source 3001:1:a::10/128 destination 3001:4:b::10/128 redirect 6:302
+    announce flow route destination 10.0.0.1/32 protocol [ =tcp =udp ]
+        destination-port >=1024&<=2048 rate-limit 9600
+    match { destination 10.0.0.1/32; tcp-flags [ syn ]; } then { discard; }
+    match destination 2001:db8::/64 8 protocol tcp then action sample-terminal
+
+Numeric components take ``== = != > >= < <= true false`` terms: ``&`` ANDs a term with
+the previous one, several space-separated terms (or a ``[ … ]`` list) are ORed. Bitmask
+components take ``=`` (all bits), ``!`` (not) and ``!=`` with TCP flags as GoBGP's letters
+(``FSRPAUEC``) or names (``syn+ack``), fragments as ``dont-fragment is-fragment
+first-fragment last-fragment not-a-fragment``.
+
+:func:`render_rule` writes the canonical text; ``parse_rule(render_rule(r)) == r``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from trafex.model.errors import ValidationError
+from trafex.model.flowspec import (
+    ATTRIBUTE,
+    FRAGMENT_DONT,
+    FRAGMENT_FIRST,
+    FRAGMENT_IS,
+    FRAGMENT_LAST,
+    BitmaskTerm,
+    Family,
+    FlowActions,
+    FlowMatch,
+    FlowPrefix,
+    FlowRule,
+    NumericTerm,
+    RouteTarget,
+)
+
+PROTOCOLS = {
+    "icmp": 1,
+    "igmp": 2,
+    "tcp": 6,
+    "udp": 17,
+    "gre": 47,
+    "esp": 50,
+    "ah": 51,
+    "icmpv6": 58,
+    "ipv6-icmp": 58,
+    "ospf": 89,
+    "pim": 103,
+    "vrrp": 112,
+    "sctp": 132,
+}
+_PROTOCOL_NAMES = {v: k for k, v in reversed(PROTOCOLS.items())}
+
+ICMP_TYPES = {
+    Family.IPV4: {
+        "echo-reply": 0,
+        "unreachable": 3,
+        "echo-request": 8,
+        "router-advertisement": 9,
+        "router-solicitation": 10,
+        "time-exceeded": 11,
+        "parameter-problem": 12,
+    },
+    Family.IPV6: {
+        "unreachable": 1,
+        "packet-too-big": 2,
+        "time-exceeded": 3,
+        "parameter-problem": 4,
+        "echo-request": 128,
+        "echo-reply": 129,
+        "router-solicitation": 133,
+        "router-advertisement": 134,
+        "neighbor-solicitation": 135,
+        "neighbor-advertisement": 136,
+    },
+}
+
+TCP_FLAG_LETTERS = "FSRPAUEC"  # bit 0 (FIN) .. bit 7 (CWR), as GoBGP writes them
+TCP_FLAG_NAMES = {
+    "fin": 0x01,
+    "syn": 0x02,
+    "rst": 0x04,
+    "reset": 0x04,
+    "push": 0x08,
+    "psh": 0x08,
+    "ack": 0x10,
+    "urgent": 0x20,
+    "urg": 0x20,
+    "ece": 0x40,
+    "cwr": 0x80,
+}
+FRAGMENT_NAMES = {
+    "dont-fragment": FRAGMENT_DONT,
+    "df": FRAGMENT_DONT,
+    "is-fragment": FRAGMENT_IS,
+    "isf": FRAGMENT_IS,
+    "first-fragment": FRAGMENT_FIRST,
+    "ff": FRAGMENT_FIRST,
+    "last-fragment": FRAGMENT_LAST,
+    "lf": FRAGMENT_LAST,
+}
+_FRAGMENT_ORDER = ("dont-fragment", "is-fragment", "first-fragment", "last-fragment")
+
+PREFIX_KEYWORDS = {
+    "destination": "destination",
+    "destination-ipv4": "destination",
+    "destination-ipv6": "destination",
+    "source": "source",
+    "source-ipv4": "source",
+    "source-ipv6": "source",
+}
+COMPONENT_KEYWORDS = {
+    **{k: k for k in ATTRIBUTE},
+    "next-header": "protocol",
+    "traffic-class": "dscp",
+}
+BITMASK_KEYWORDS = frozenset({"tcp-flags", "fragment"})
+ACTION_KEYWORDS = frozenset({"discard", "rate-limit", "redirect", "mark", "action"})
+_NOISE = frozenset({"announce", "withdraw", "flow", "match", "then"})
+_FAMILY_WORDS = frozenset({"ipv4", "ipv6", "inet", "inet6"})
+_ALL_KEYWORDS = frozenset(PREFIX_KEYWORDS) | frozenset(COMPONENT_KEYWORDS) | ACTION_KEYWORDS
+_STOP_WORDS = _ALL_KEYWORDS | _NOISE | _FAMILY_WORDS | {"route", "accept"}
+
+_NUMERIC_TERM = re.compile(r"^(==|=|!=|>=|<=|>|<)?(.+)$")
+_BITMASK_TERM = re.compile(r"^(!=|=!|==|=|!)?(.+)$")
+
+
+def tokenize(text: str) -> list[str]:
+    """Split on blanks; braces and semicolons are noise, brackets are tokens."""
+    spaced = re.sub(r"[{};]", " ", text)
+    spaced = spaced.replace("[", " [ ").replace("]", " ] ")
+    return spaced.split()
+
+
+@dataclass
+class _Parsed:
+    family: Family | None = None
+    prefixes: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    components: dict[str, list[str]] = field(default_factory=dict)
+    actions: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _take_values(tokens: Sequence[str], start: int, keyword: str) -> tuple[list[str], int]:
+    """The value tokens after a keyword: a ``[ … ]`` list, or tokens up to the next keyword."""
+    if start < len(tokens) and tokens[start] == "[":
+        try:
+            end = tokens.index("]", start)
+        except ValueError:
+            raise ValidationError("unclosed '['", field=keyword) from None
+        return list(tokens[start + 1 : end]), end + 1
+    index = start
+    while index < len(tokens) and tokens[index].lower() not in _STOP_WORDS:
+        if tokens[index] in ("[", "]"):
+            break
+        index += 1
+    return list(tokens[start:index]), index
+
+
+def _split(text: str) -> _Parsed:
+    tokens = tokenize(text)
+    parsed = _Parsed()
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        word = token.lower()
+        index += 1
+        if word in _FAMILY_WORDS:
+            parsed.family = Family.IPV6 if word in ("ipv6", "inet6") else Family.IPV4
+            continue
+        if word in _NOISE:
+            continue
+        if word == "route":
+            # ExaBGP's "route NAME" (config blocks): skip a name that is not a keyword.
+            if index < len(tokens) and tokens[index].lower() not in _ALL_KEYWORDS:
+                index += 1
+            continue
+        if word in PREFIX_KEYWORDS:
+            name = PREFIX_KEYWORDS[word]
+            if name in parsed.prefixes:
+                raise ValidationError("given twice", field=name)
+            if index >= len(tokens):
+                raise ValidationError("needs a prefix", field=name)
+            prefix = tokens[index]
+            index += 1
+            offset = None
+            if index < len(tokens) and tokens[index].isdigit():
+                offset = tokens[index]
+                index += 1
+            parsed.prefixes[name] = (prefix, offset)
+            continue
+        if word in COMPONENT_KEYWORDS:
+            name = COMPONENT_KEYWORDS[word]
+            if name in parsed.components:
+                raise ValidationError("given twice", field=name)
+            values, index = _take_values(tokens, index, name)
+            if not values:
+                raise ValidationError("needs a value", field=name)
+            parsed.components[name] = values
+            continue
+        if word in ACTION_KEYWORDS:
+            if word in parsed.actions:
+                raise ValidationError("given twice", field=word)
+            if word == "discard":
+                parsed.actions[word] = []
+                continue
+            if index >= len(tokens) or tokens[index].lower() in _ALL_KEYWORDS:
+                raise ValidationError("needs a value", field=word)
+            parsed.actions[word] = [tokens[index]]
+            index += 1
+            continue
+        if word == "accept":
+            raise ValidationError("accept is no action: give discard, rate-limit, redirect, mark")
+        raise ValidationError(f"unknown keyword {token!r}")
+    return parsed
+
+
+def _int(text: str, what: str) -> int:
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise ValidationError(f"{text!r} is not a number", field=what) from None
+
+
+def parse_numeric(
+    values: Sequence[str], keyword: str, names: Callable[[str], int | None] | None = None
+) -> tuple[NumericTerm, ...]:
+    """``['>=1024&<=2048', '=8080']`` → terms (``&`` ANDs, separate tokens OR)."""
+    terms: list[NumericTerm] = []
+    for token in values:
+        for position, part in enumerate(token.split("&")):
+            if not part:
+                if position == 0 and token.startswith("&") and terms:
+                    continue
+                raise ValidationError(f"empty term in {token!r}", field=keyword)
+            and_ = position > 0 or (token.startswith("&") and bool(terms))
+            lowered = part.lower()
+            if lowered in ("true", "false"):
+                terms.append(NumericTerm.of(lowered, 0, and_=and_))
+                continue
+            match = _NUMERIC_TERM.match(part)
+            if match is None:  # pragma: no cover - the pattern matches any non-empty text
+                raise ValidationError(f"bad term {part!r}", field=keyword)
+            op, value_text = match.group(1) or "=", match.group(2)
+            named = names(value_text.lower()) if names else None
+            value = named if named is not None else _int(value_text, keyword)
+            terms.append(NumericTerm.of(op, value, and_=and_))
+    return tuple(terms)
+
+
+def _tcp_flags_value(text: str) -> int:
+    parts = re.split(r"[+|,]", text.lower())
+    if all(p in TCP_FLAG_NAMES for p in parts):
+        value = 0
+        for part in parts:
+            value |= TCP_FLAG_NAMES[part]
+        return value
+    if text and all(c in TCP_FLAG_LETTERS for c in text):
+        value = 0
+        for char in text:
+            value |= 1 << TCP_FLAG_LETTERS.index(char)
+        return value
+    return _int(text, "tcp-flags")
+
+
+def _fragment_value(text: str) -> int:
+    value = 0
+    for part in re.split(r"[+|,]", text.lower()):
+        if part in FRAGMENT_NAMES:
+            value |= FRAGMENT_NAMES[part]
+        else:
+            value |= _int(part, "fragment")
+    return value
+
+
+def parse_bitmask(values: Sequence[str], keyword: str) -> tuple[BitmaskTerm, ...]:
+    """``['=S&!A', 'F']`` or ``['!is-fragment']`` → terms."""
+    terms: list[BitmaskTerm] = []
+    for token in values:
+        for position, part in enumerate(token.split("&")):
+            if not part:
+                if position == 0 and token.startswith("&") and terms:
+                    continue
+                raise ValidationError(f"empty term in {token!r}", field=keyword)
+            and_ = position > 0 or (token.startswith("&") and bool(terms))
+            if keyword == "fragment" and part.lower() == "not-a-fragment":
+                terms.append(BitmaskTerm(FRAGMENT_IS, not_=True, and_=and_))
+                continue
+            match = _BITMASK_TERM.match(part)
+            if match is None:  # pragma: no cover - the pattern matches any non-empty text
+                raise ValidationError(f"bad term {part!r}", field=keyword)
+            op, value_text = match.group(1) or "", match.group(2)
+            parse_value = _tcp_flags_value if keyword == "tcp-flags" else _fragment_value
+            terms.append(
+                BitmaskTerm(
+                    parse_value(value_text),
+                    match="=" in op,
+                    not_="!" in op,
+                    and_=and_,
+                )
+            )
+    return tuple(terms)
+
+
+def _value_names(keyword: str, family: Family) -> Callable[[str], int | None] | None:
+    if keyword == "protocol":
+        return PROTOCOLS.get
+    if keyword == "icmp-type":
+        return ICMP_TYPES[family].get
+    return None
+
+
+def parse_component(keyword: str, values: Sequence[str], family: Family) -> tuple[object, ...]:
+    """Parse one component's value tokens (used by the text grammar and CLI options)."""
+    if keyword in BITMASK_KEYWORDS:
+        return parse_bitmask(values, keyword)
+    return parse_numeric(values, keyword, _value_names(keyword, family))
+
+
+def _infer_family(parsed: _Parsed, hint: Family | None) -> Family:
+    families = set()
+    for name, (prefix, _) in parsed.prefixes.items():
+        families.add(Family.IPV6 if ":" in prefix else Family.IPV4)
+        if len(families) > 1:
+            raise ValidationError("mixes IPv4 and IPv6 prefixes", field=name)
+    explicit = parsed.family or hint
+    if families:
+        (family,) = families
+        if explicit is not None and explicit is not family:
+            raise ValidationError(f"{explicit.value} rule with {family.value} prefixes")
+        return family
+    if explicit is not None:
+        return explicit
+    return Family.IPV6 if "flow-label" in parsed.components else Family.IPV4
+
+
+def _build_match(parsed: _Parsed, hint: Family | None) -> FlowMatch:
+    family = _infer_family(parsed, hint)
+    kwargs: dict[str, object] = {}
+    for name, (prefix_text, offset) in parsed.prefixes.items():
+        text = f"{prefix_text}/{offset}" if offset is not None else prefix_text
+        if "/" not in prefix_text:
+            bits = 128 if family is Family.IPV6 else 32
+            text = f"{prefix_text}/{bits}" + (f"/{offset}" if offset is not None else "")
+        try:
+            kwargs[name] = FlowPrefix.parse(text, field_name=name)
+        except ValidationError as error:
+            raise ValidationError(error.message, field=name) from None
+    for keyword, values in parsed.components.items():
+        kwargs[ATTRIBUTE[keyword]] = parse_component(keyword, values, family)
+    return FlowMatch(family, **kwargs)  # type: ignore[arg-type]
+
+
+def parse_rate(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValidationError(f"{text!r} is not a rate in bytes/s", field="rate-limit") from None
+
+
+def parse_traffic_action(text: str) -> tuple[bool, bool]:
+    """``sample``, ``terminal`` or ``sample-terminal`` → (sample, terminal)."""
+    words = set(re.split(r"[-+,]", text.lower()))
+    if not words <= {"sample", "terminal"}:
+        raise ValidationError(f"{text!r}: use sample, terminal or sample-terminal", "action")
+    return "sample" in words, "terminal" in words
+
+
+def parse_dscp(text: str) -> int:
+    return _int(text, "mark")
+
+
+def _build_actions(parsed: _Parsed) -> FlowActions:
+    actions = parsed.actions
+    rate: float | None = None
+    if "discard" in actions:
+        if "rate-limit" in actions:
+            raise ValidationError("discard and rate-limit are both a traffic-rate", "discard")
+        rate = 0.0
+    elif "rate-limit" in actions:
+        rate = parse_rate(actions["rate-limit"][0])
+    redirect = RouteTarget.parse(actions["redirect"][0]) if "redirect" in actions else None
+    mark = parse_dscp(actions["mark"][0]) if "mark" in actions else None
+    sample, terminal = (
+        parse_traffic_action(actions["action"][0]) if "action" in actions else (False, False)
+    )
+    return FlowActions(rate=rate, redirect=redirect, mark=mark, sample=sample, terminal=terminal)
+
+
+def parse_rule(text: str, family: Family | None = None) -> FlowRule:
+    """A whole rule (match and actions) from one string."""
+    parsed = _split(text)
+    return FlowRule(_build_match(parsed, family), _build_actions(parsed))
+
+
+def parse_match(text: str, family: Family | None = None) -> FlowMatch:
+    """Only the match; any actions in the text are ignored (for deleting by match)."""
+    return _build_match(_split(text), family)
+
+
+# ---------------------------------------------------------------------------------------
+# Rendering
+
+
+def _render_numeric(keyword: str, terms: Sequence[NumericTerm], family: Family) -> str:
+    names: dict[int, str] = {}
+    if keyword == "protocol":
+        names = _PROTOCOL_NAMES
+    branches: list[str] = []
+    for term in terms:
+        if term.op in ("true", "false"):
+            text = term.op
+        else:
+            text = f"{term.op}{names.get(term.value, term.value)}"
+        if term.and_ and branches:
+            branches[-1] += "&" + text
+        else:
+            branches.append(text)
+    return branches[0] if len(branches) == 1 else "[ " + " ".join(branches) + " ]"
+
+
+def _render_flags(value: int) -> str:
+    if value and value <= 0xFF:
+        return "".join(c for i, c in enumerate(TCP_FLAG_LETTERS) if value & (1 << i))
+    return hex(value)
+
+
+def _render_fragment(value: int) -> str:
+    names = [n for n in _FRAGMENT_ORDER if value & FRAGMENT_NAMES[n]]
+    rest = value & ~(FRAGMENT_DONT | FRAGMENT_IS | FRAGMENT_FIRST | FRAGMENT_LAST)
+    if rest or not names:
+        names.append(hex(rest))
+    return "+".join(names)
+
+
+def _render_bitmask(keyword: str, terms: Sequence[BitmaskTerm]) -> str:
+    branches: list[str] = []
+    for term in terms:
+        op = ("!" if term.not_ else "") + ("=" if term.match else "")
+        value = (
+            _render_flags(term.value) if keyword == "tcp-flags" else _render_fragment(term.value)
+        )
+        text = op + value
+        if term.and_ and branches:
+            branches[-1] += "&" + text
+        else:
+            branches.append(text)
+    return branches[0] if len(branches) == 1 else "[ " + " ".join(branches) + " ]"
+
+
+def render_match(match: FlowMatch) -> str:
+    parts: list[str] = []
+    if match.destination is None and match.source is None:
+        parts.append(match.family.value)
+    if match.destination is not None:
+        parts.append(f"destination {match.destination}")
+    if match.source is not None:
+        parts.append(f"source {match.source}")
+    for keyword, attribute in ATTRIBUTE.items():
+        terms = getattr(match, attribute)
+        if not terms:
+            continue
+        if keyword in BITMASK_KEYWORDS:
+            parts.append(f"{keyword} {_render_bitmask(keyword, terms)}")
+        else:
+            parts.append(f"{keyword} {_render_numeric(keyword, terms, match.family)}")
+    return " ".join(parts)
+
+
+def format_rate(rate: float) -> str:
+    return str(int(rate)) if rate.is_integer() else repr(rate)
+
+
+def render_actions(actions: FlowActions) -> str:
+    parts: list[str] = []
+    if actions.discard:
+        parts.append("discard")
+    elif actions.rate is not None:
+        parts.append(f"rate-limit {format_rate(actions.rate)}")
+    if actions.redirect is not None:
+        parts.append(f"redirect {actions.redirect}")
+    if actions.mark is not None:
+        parts.append(f"mark {actions.mark}")
+    if actions.sample or actions.terminal:
+        words = [w for w, on in (("sample", actions.sample), ("terminal", actions.terminal)) if on]
+        parts.append("action " + "-".join(words))
+    return " ".join(parts)
+
+
+def render_rule(rule: FlowRule) -> str:
+    """The canonical one-line text of a rule (ExaBGP's grammar, which trafex parses)."""
+    return f"{render_match(rule.match)} {render_actions(rule.actions)}"
