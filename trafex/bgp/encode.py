@@ -133,11 +133,12 @@ def extended_communities(actions: FlowActions) -> list[any_pb2.Any]:
 _ORIGIN = _pack(attribute_pb2.OriginAttribute(origin=ORIGIN_IGP))
 
 
-def flow_path(rule: FlowRule, *, withdraw: bool = False) -> Any:
-    """The GoBGP path that announces (or withdraws) ``rule``."""
-    family = _flowspec_family(rule.family)
-    nlri = _pack(flowspec_nlri(rule.match))
-    next_hop = "0.0.0.0" if rule.family is Family.IPV4 else "::"
+def flow_path(rule: FlowRule | FlowMatch, *, withdraw: bool = False) -> Any:
+    """The GoBGP path that announces ``rule``, or withdraws it (a match is enough)."""
+    match = rule if isinstance(rule, FlowMatch) else rule.match
+    family = _flowspec_family(match.family)
+    nlri = _pack(flowspec_nlri(match))
+    next_hop = "0.0.0.0" if match.family is Family.IPV4 else "::"
     pattrs = [
         _ORIGIN,
         _pack(
@@ -145,6 +146,7 @@ def flow_path(rule: FlowRule, *, withdraw: bool = False) -> Any:
         ),
     ]
     if not withdraw:
+        assert isinstance(rule, FlowRule), "announcing needs the rule's actions"
         pattrs.append(
             _pack(
                 attribute_pb2.ExtendedCommunitiesAttribute(

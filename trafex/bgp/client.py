@@ -1,0 +1,222 @@
+"""The GoBGP API client: the only module that sends paths to gobgpd.
+
+It takes and returns model types (rules, routes, peer snapshots); GoBGP's protobuf
+messages stay inside ``trafex.bgp``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from trafex.bgp.encode import (
+    FAMILIES,
+    DecodeError,
+    _decode_actions,
+    decode_path,
+    flow_path,
+    route_path,
+)
+from trafex.bgp.stubs import gobgp_pb2, gobgp_pb2_grpc
+from trafex.model.errors import TrafexError, ValidationError
+from trafex.model.flowspec import FlowActions, FlowMatch, FlowRule
+from trafex.model.route import UnicastRoute
+
+Announceable = FlowRule | UnicastRoute
+Withdrawable = FlowRule | FlowMatch | UnicastRoute
+# What GoBGP holds for a key: the actions of a FlowSpec rule (None: actions trafex
+# would refuse), or the whole route.
+Signature = FlowActions | UnicastRoute | None
+
+
+class SidecarError(TrafexError):
+    """gobgpd answered with an error, or could not be reached."""
+
+    def __init__(self, message: str, *, unavailable: bool = False) -> None:
+        super().__init__(message)
+        self.unavailable = unavailable
+
+
+def _error(action: str, error: grpc.RpcError) -> SidecarError:
+    code = error.code() if hasattr(error, "code") else None
+    details = error.details() if hasattr(error, "details") else str(error)
+    unavailable = code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+    what = "gobgpd is unreachable" if unavailable else "gobgpd refused"
+    return SidecarError(f"{what} ({action}): {details}", unavailable=unavailable)
+
+
+@dataclass(frozen=True, slots=True)
+class PeerInfo:
+    address: str
+    peer_as: int
+    state: str
+    families: tuple[str, ...]
+    received: int
+    advertised: int
+    uptime_since: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class SidecarInfo:
+    asn: int
+    router_id: str
+    listen_port: int
+
+
+_STATES = {
+    0: "unknown",
+    1: "idle",
+    2: "connect",
+    3: "active",
+    4: "opensent",
+    5: "openconfirm",
+    6: "established",
+}
+_FAMILY_NAMES = {(f.afi, f.safi): name for name, f in FAMILIES.items()}
+
+
+def nlri_key(family: str, nlri_binary: bytes) -> str:
+    """Our key for a FlowSpec NLRI as GoBGP returns it (with its length prefix)."""
+    skip = 2 if nlri_binary and nlri_binary[0] >= 0xF0 else 1
+    return f"{family}:{nlri_binary[skip:].hex()}"
+
+
+def _peer(peer: Any) -> PeerInfo:
+    state = peer.state
+    received = advertised = 0
+    families = []
+    for afi_safi in peer.afi_safis:
+        family = afi_safi.config.family
+        name = _FAMILY_NAMES.get((family.afi, family.safi))
+        if name:
+            families.append(name)
+        received += afi_safi.state.received
+        advertised += afi_safi.state.advertised
+    uptime = peer.timers.state.uptime
+    established = _STATES.get(state.session_state, "unknown") == "established"
+    return PeerInfo(
+        address=peer.conf.neighbor_address or state.neighbor_address,
+        peer_as=peer.conf.peer_asn or state.peer_asn,
+        state=_STATES.get(state.session_state, "unknown"),
+        families=tuple(families),
+        received=received,
+        advertised=advertised,
+        uptime_since=float(uptime.seconds) if established and uptime.seconds else None,
+    )
+
+
+class GobgpClient:
+    """A synchronous client of one gobgpd's API (``host:port``)."""
+
+    def __init__(self, target: str, *, timeout: float = 5.0) -> None:
+        self.target = target
+        self.timeout = timeout
+        self._channel = grpc.insecure_channel(
+            target, options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)]
+        )
+        self._stub = gobgp_pb2_grpc.GobgpApiStub(self._channel)
+        self.foreign = 0  # paths seen by the last rib() that trafex cannot model
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def info(self) -> SidecarInfo:
+        """GoBGP's global settings; raises :class:`SidecarError` when unreachable."""
+        try:
+            response = self._stub.GetBgp(gobgp_pb2.GetBgpRequest(), timeout=self.timeout)
+        except grpc.RpcError as error:
+            raise _error("GetBgp", error) from None
+        glob = getattr(response, "global")
+        return SidecarInfo(asn=glob.asn, router_id=glob.router_id, listen_port=glob.listen_port)
+
+    def _stream(self, paths: Iterable[Any], batch_size: int, action: str) -> None:
+        def requests() -> Iterator[Any]:
+            batch: list[Any] = []
+            for path in paths:
+                batch.append(path)
+                if len(batch) >= batch_size:
+                    yield gobgp_pb2.AddPathStreamRequest(paths=batch)
+                    batch = []
+            if batch:
+                yield gobgp_pb2.AddPathStreamRequest(paths=batch)
+
+        try:
+            self._stub.AddPathStream(requests(), timeout=max(self.timeout, 120.0))
+        except grpc.RpcError as error:
+            raise _error(action, error) from None
+
+    @staticmethod
+    def _path(item: Withdrawable, withdraw: bool) -> Any:
+        if isinstance(item, FlowRule | FlowMatch):
+            return flow_path(item, withdraw=withdraw)
+        return route_path(item, withdraw=withdraw)
+
+    def announce(self, items: Iterable[Announceable], *, batch_size: int = 1000) -> None:
+        """Add (or replace, same NLRI) these paths in GoBGP's global RIB, streamed."""
+        self._stream((self._path(i, False) for i in items), batch_size, "announce")
+
+    def withdraw(self, items: Iterable[Withdrawable], *, batch_size: int = 1000) -> None:
+        """Withdraw these paths from GoBGP's global RIB, streamed."""
+        self._stream((self._path(i, True) for i in items), batch_size, "withdraw")
+
+    def rib(self, families: Sequence[str] = tuple(FAMILIES)) -> dict[str, Signature]:
+        """What GoBGP announces on trafex's behalf: locally originated paths by key.
+
+        FlowSpec paths are keyed from GoBGP's binary NLRI, which is byte for byte the
+        canonical encoding trafex keys rules by, so only their actions are decoded.
+        """
+        out: dict[str, Signature] = {}
+        self.foreign = 0
+        for name in families:
+            family = FAMILIES[name]
+            flowspec = name.endswith("flowspec")
+            request = gobgp_pb2.ListPathRequest(
+                table_type=gobgp_pb2.GLOBAL, family=family, enable_nlri_binary=flowspec
+            )
+            try:
+                for response in self._stub.ListPath(request, timeout=max(self.timeout, 120.0)):
+                    for path in response.destination.paths:
+                        if path.is_from_external or path.neighbor_ip not in ("", "<nil>"):
+                            continue
+                        try:
+                            if flowspec:
+                                key = nlri_key(name.partition("-")[0], path.nlri_binary)
+                                try:
+                                    out[key] = _decode_actions(path.pattrs)
+                                except ValidationError:
+                                    out[key] = None
+                            else:
+                                route = decode_path(path)
+                                assert isinstance(route, UnicastRoute)
+                                out[route.key] = route
+                        except (DecodeError, ValueError):
+                            # A path trafex cannot model (added by hand with the gobgp
+                            # CLI, say): not trafex's to keep or to withdraw.
+                            self.foreign += 1
+            except grpc.RpcError as error:
+                raise _error("ListPath", error) from None
+        return out
+
+    def peers(self) -> list[PeerInfo]:
+        try:
+            return [
+                _peer(r.peer)
+                for r in self._stub.ListPeer(
+                    gobgp_pb2.ListPeerRequest(enableAdvertised=True), timeout=self.timeout
+                )
+            ]
+        except grpc.RpcError as error:
+            raise _error("ListPeer", error) from None
+
+    def watch_peers(self) -> Iterator[PeerInfo]:
+        """Peer state changes as they happen, until the stream breaks (then raises)."""
+        request = gobgp_pb2.WatchEventRequest(peer=gobgp_pb2.WatchEventRequest.Peer())
+        try:
+            for response in self._stub.WatchEvent(request):
+                if response.HasField("peer") and response.peer.type == 3:  # STATE
+                    yield _peer(response.peer.peer)
+        except grpc.RpcError as error:
+            raise _error("WatchEvent", error) from None

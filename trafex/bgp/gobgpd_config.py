@@ -1,0 +1,81 @@
+"""gobgpd's TOML configuration, rendered from trafexd's (pure: text in, text out).
+
+The sidecar only ever announces what trafexd injects: a global import policy accepts
+locally originated paths and rejects everything learned from peers, so gobgpd never
+re-advertises one router's routes to another (trafex is no transit).
+"""
+
+from __future__ import annotations
+
+import json
+
+from trafex.control.config import BgpConfig, NeighborConfig
+
+LOCAL_ONLY_POLICY = "trafex-local-only"
+
+
+def _q(value: str) -> str:
+    """A TOML basic string (JSON's escaping is a subset TOML accepts)."""
+    return json.dumps(value)
+
+
+def _neighbor(neighbor: NeighborConfig) -> list[str]:
+    lines = [
+        "[[neighbors]]",
+        "  [neighbors.config]",
+        f"    neighbor-address = {_q(str(neighbor.address))}",
+        f"    peer-as = {neighbor.peer_as}",
+    ]
+    if neighbor.description:
+        lines.append(f"    description = {_q(neighbor.description)}")
+    if neighbor.password:
+        lines.append(f"    auth-password = {_q(neighbor.password)}")
+    if neighbor.local_address is not None or neighbor.passive:
+        lines.append("  [neighbors.transport.config]")
+        if neighbor.local_address is not None:
+            lines.append(f"    local-address = {_q(str(neighbor.local_address))}")
+        if neighbor.passive:
+            lines.append("    passive-mode = true")
+    if neighbor.ebgp_multihop_ttl:
+        lines += [
+            "  [neighbors.ebgp-multihop.config]",
+            "    enabled = true",
+            f"    multihop-ttl = {neighbor.ebgp_multihop_ttl}",
+        ]
+    for family in neighbor.families:
+        lines += [
+            "  [[neighbors.afi-safis]]",
+            "    [neighbors.afi-safis.config]",
+            f"      afi-safi-name = {_q(family)}",
+        ]
+    return lines
+
+
+def render(bgp: BgpConfig) -> str:
+    """The gobgpd config file for ``bgp``."""
+    addresses = ", ".join(_q(a) for a in bgp.listen_addresses)
+    lines = [
+        "# Written by trafexd: edit trafexd's config instead, this file is rewritten at start.",
+        "[global.config]",
+        f"  as = {bgp.asn}",
+        f"  router-id = {_q(str(bgp.router_id))}",
+        f"  port = {bgp.listen_port}",
+        f"  local-address-list = [{addresses}]",
+        "[global.apply-policy.config]",
+        f"  import-policy-list = [{_q(LOCAL_ONLY_POLICY)}]",
+        '  default-import-policy = "reject-route"',
+        "",
+        "[[policy-definitions]]",
+        f"  name = {_q(LOCAL_ONLY_POLICY)}",
+        "  [[policy-definitions.statements]]",
+        '    name = "accept-local"',
+        "    [policy-definitions.statements.conditions.bgp-conditions]",
+        '      route-type = "local"',
+        "    [policy-definitions.statements.actions]",
+        '      route-disposition = "accept-route"',
+        "",
+    ]
+    for neighbor in bgp.neighbors:
+        lines += _neighbor(neighbor)
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,290 @@
+"""trafexd's core: intents in, store and sidecar kept equal to them.
+
+Adding a rule whose match is already stored updates that rule (same id, new actions,
+one path on the wire). Every change is written to the store first, then sent to the
+sidecar; when the sidecar cannot be reached the change stays stored and the next
+reconcile announces it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import structlog
+
+from trafex.bgp.client import GobgpClient, SidecarError, Signature, Withdrawable
+from trafex.control.events import Event, EventBus, EventKind
+from trafex.control.reconcile import Announceable, Plan, expired, plan
+from trafex.control.store import Store
+from trafex.model.errors import TrafexError, ValidationError
+from trafex.model.flowspec import FlowRule
+from trafex.model.grammar import render_rule
+from trafex.model.intent import (
+    ORIGIN_API,
+    FlowIntent,
+    Intent,
+    IntentMeta,
+    RouteIntent,
+    new_id,
+)
+from trafex.model.nlri import decode_key
+from trafex.model.route import UnicastRoute
+
+log = structlog.get_logger("trafex.controller")
+
+MAX_TTL = 10 * 365 * 86400
+
+
+class NotFoundError(TrafexError):
+    """No intent with that id, match or prefix."""
+
+
+@dataclass(frozen=True, slots=True)
+class IntentOptions:
+    ttl: float | None = None
+    reason: str = ""
+    origin: str = ORIGIN_API
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileResult:
+    announced: int
+    withdrawn: int
+    foreign: int
+
+
+class Controller:
+    """Owns the desired state. Thread-safe: one lock orders every change."""
+
+    def __init__(
+        self,
+        store: Store,
+        client: GobgpClient,
+        events: EventBus,
+        *,
+        batch_size: int = 1000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._client = client
+        self._events = events
+        self._batch = batch_size
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._intents: dict[str, Intent] = {}  # key → intent
+        self._ids: dict[str, str] = {}  # id → key
+        self.last_reconcile: float | None = None
+
+    # -- loading ------------------------------------------------------------------------
+
+    def load(self) -> list[str]:
+        """Read the store into memory; return a message for each row that was skipped."""
+        intents, problems = self._store.load()
+        with self._lock:
+            for intent in intents:
+                self._intents[intent.key] = intent
+                self._ids[intent.meta.id] = intent.key
+        return problems
+
+    # -- queries ------------------------------------------------------------------------
+
+    def flows(self) -> list[FlowIntent]:
+        with self._lock:
+            return [i for i in self._intents.values() if isinstance(i, FlowIntent)]
+
+    def routes(self) -> list[RouteIntent]:
+        with self._lock:
+            return [i for i in self._intents.values() if isinstance(i, RouteIntent)]
+
+    def counts(self) -> tuple[int, int]:
+        with self._lock:
+            flows = sum(1 for i in self._intents.values() if isinstance(i, FlowIntent))
+            return flows, len(self._intents) - flows
+
+    def by_id(self, ident: str) -> Intent:
+        with self._lock:
+            key = self._ids.get(ident)
+            if key is None:
+                raise NotFoundError(f"no intent with id {ident!r}")
+            return self._intents[key]
+
+    def by_key(self, key: str) -> Intent:
+        with self._lock:
+            intent = self._intents.get(key)
+            if intent is None:
+                raise NotFoundError("no rule or route with that match")
+            return intent
+
+    # -- changes ------------------------------------------------------------------------
+
+    def _meta(self, existing: Intent | None, kind: str, options: IntentOptions) -> IntentMeta:
+        now = self._clock()
+        ttl = options.ttl
+        if ttl is not None and not 0 < ttl <= MAX_TTL:
+            raise ValidationError(f"{ttl} s is not a TTL (1 s .. 10 years)", field="ttl")
+        if existing is not None:
+            return existing.meta.refreshed(
+                now=now, ttl=ttl, reason=options.reason, origin=options.origin
+            )
+        return IntentMeta(
+            id=new_id(kind),
+            reason=options.reason,
+            origin=options.origin or ORIGIN_API,
+            created_at=now,
+            updated_at=now,
+            expires_at=now + ttl if ttl else None,
+        )
+
+    def add(self, items: Sequence[tuple[Announceable, IntentOptions]]) -> list[tuple[Intent, bool]]:
+        """Add or update rules and routes; returns each stored intent and whether it is new.
+
+        All are stored (one transaction) or none; then the changed ones are announced.
+        Raises :class:`SidecarError` (after storing) when the sidecar cannot take them.
+        """
+        results: list[tuple[Intent, bool]] = []
+        with self._lock:
+            staged: dict[str, Intent] = {}
+            changed: list[Announceable] = []
+            for item, options in items:
+                key = item.key
+                existing = staged.get(key) or self._intents.get(key)
+                kind = "fs" if isinstance(item, FlowRule) else "rt"
+                meta = self._meta(existing, kind, options)
+                intent: Intent
+                if isinstance(item, FlowRule):
+                    intent = FlowIntent(meta, item)
+                    same = isinstance(existing, FlowIntent) and existing.rule == item
+                else:
+                    intent = RouteIntent(meta, item)
+                    same = isinstance(existing, RouteIntent) and existing.route == item
+                staged[key] = intent
+                if not same:
+                    changed.append(item)
+                results.append((intent, existing is None))
+            self._store.upsert(list(staged.values()))
+            for key, intent in staged.items():
+                self._intents[key] = intent
+                self._ids[intent.meta.id] = key
+            self._send(changed, withdraw=False)
+        for intent, created in results:
+            self._publish_announced(intent, "added" if created else "updated")
+        return results
+
+    def remove(self, intents: Iterable[Intent], *, expired_: bool = False) -> list[Intent]:
+        """Withdraw and forget these intents (those still stored)."""
+        with self._lock:
+            gone = [i for i in intents if self._intents.get(i.key) is i]
+            if not gone:
+                return []
+            self._store.delete(i.meta.id for i in gone)
+            for intent in gone:
+                del self._intents[intent.key]
+                self._ids.pop(intent.meta.id, None)
+            self._send([_item(i) for i in gone], withdraw=True)
+        for intent in gone:
+            self._publish_withdrawn(intent, expired_)
+        return gone
+
+    def remove_ids(self, ids: Iterable[str]) -> tuple[list[Intent], list[str]]:
+        with self._lock:
+            found, missing = [], []
+            for ident in ids:
+                key = self._ids.get(ident)
+                if key is None:
+                    missing.append(ident)
+                else:
+                    found.append(self._intents[key])
+            return self.remove(found), missing
+
+    def expire(self) -> list[Intent]:
+        """Withdraw every intent whose TTL has passed."""
+        with self._lock:
+            due = expired(self._intents.values(), self._clock())
+        if due:
+            log.info("intents.expired", count=len(due))
+        return self.remove(due, expired_=True)
+
+    def _send(self, items: Sequence[Announceable], *, withdraw: bool) -> None:
+        if not items:
+            return
+        try:
+            if withdraw:
+                self._client.withdraw(items, batch_size=self._batch)
+            else:
+                self._client.announce(items, batch_size=self._batch)
+        except SidecarError as error:
+            log.warning(
+                "sidecar.send_failed",
+                withdraw=withdraw,
+                count=len(items),
+                error=str(error),
+                note="stored; the next reconcile sends it",
+            )
+            raise
+
+    # -- reconcile ----------------------------------------------------------------------
+
+    def reconcile(self, reason: str) -> ReconcileResult:
+        """Make GoBGP's RIB equal the store. Raises :class:`SidecarError` if unreachable."""
+        with self._lock:
+            desired = {key: _item(i) for key, i in self._intents.items()}
+            actual = self._client.rib()
+            todo: Plan = plan(desired, actual)
+            withdraw = [_withdrawable(key, actual[key]) for key in todo.withdraw_keys]
+            self._client.withdraw([w for w in withdraw if w is not None], batch_size=self._batch)
+            self._client.announce(todo.announce, batch_size=self._batch)
+            self.last_reconcile = self._clock()
+            foreign = self._client.foreign
+        result = ReconcileResult(len(todo.announce), len(todo.withdraw_keys), foreign)
+        if not todo.empty:
+            log.info(
+                "reconciled",
+                reason=reason,
+                announced=result.announced,
+                withdrawn=result.withdrawn,
+                foreign=foreign,
+            )
+        self._events.publish(
+            Event(
+                EventKind.RECONCILED,
+                subject=reason,
+                detail=f"announced {result.announced}, withdrew {result.withdrawn}",
+            )
+        )
+        return result
+
+    # -- events -------------------------------------------------------------------------
+
+    def _publish_announced(self, intent: Intent, how: str) -> None:
+        if isinstance(intent, FlowIntent):
+            kind, subject = EventKind.FLOW_ANNOUNCED, render_rule(intent.rule)
+        else:
+            kind, subject = EventKind.ROUTE_ANNOUNCED, str(intent.route.prefix)
+        self._events.publish(Event(kind, intent.meta.id, subject, how))
+
+    def _publish_withdrawn(self, intent: Intent, expired_: bool) -> None:
+        if isinstance(intent, FlowIntent):
+            kind = EventKind.FLOW_EXPIRED if expired_ else EventKind.FLOW_WITHDRAWN
+            subject = render_rule(intent.rule)
+        else:
+            kind = EventKind.ROUTE_EXPIRED if expired_ else EventKind.ROUTE_WITHDRAWN
+            subject = str(intent.route.prefix)
+        self._events.publish(Event(kind, intent.meta.id, subject))
+
+
+def _item(intent: Intent) -> Announceable:
+    return intent.rule if isinstance(intent, FlowIntent) else intent.route
+
+
+def _withdrawable(key: str, actual: Signature) -> Withdrawable | None:
+    """What to withdraw for ``key``: the route GoBGP holds, or the match of its NLRI."""
+    if isinstance(actual, UnicastRoute):
+        return actual
+    try:
+        return decode_key(key)
+    except ValidationError as error:
+        log.warning("reconcile.undecodable", key=key, error=str(error))
+        return None

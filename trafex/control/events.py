@@ -1,0 +1,73 @@
+"""trafexd's events (rule announced, withdrawn, expired, peer up/down, ...) and their bus."""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+
+
+class EventKind(enum.Enum):
+    FLOW_ANNOUNCED = "flow-announced"
+    FLOW_WITHDRAWN = "flow-withdrawn"
+    FLOW_EXPIRED = "flow-expired"
+    ROUTE_ANNOUNCED = "route-announced"
+    ROUTE_WITHDRAWN = "route-withdrawn"
+    ROUTE_EXPIRED = "route-expired"
+    PEER_UP = "peer-up"
+    PEER_DOWN = "peer-down"
+    SIDECAR_UP = "sidecar-up"
+    SIDECAR_DOWN = "sidecar-down"
+    RECONCILED = "reconciled"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    kind: EventKind
+    id: str = ""
+    subject: str = ""
+    detail: str = ""
+    time: float = field(default_factory=time.time)
+
+
+class EventBus:
+    """Fan-out to watchers. A slow watcher loses its oldest events, never blocks trafexd."""
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self._capacity = capacity
+        self._lock = threading.Lock()
+        self._subscribers: list[queue.Queue[Event | None]] = []
+
+    def publish(self, event: Event) -> None:
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for subscriber in subscribers:
+            while True:
+                try:
+                    subscriber.put_nowait(event)
+                    break
+                except queue.Full:
+                    with contextlib.suppress(queue.Empty):
+                        subscriber.get_nowait()
+
+    def subscribe(self) -> queue.Queue[Event | None]:
+        subscriber: queue.Queue[Event | None] = queue.Queue(self._capacity)
+        with self._lock:
+            self._subscribers.append(subscriber)
+        return subscriber
+
+    def unsubscribe(self, subscriber: queue.Queue[Event | None]) -> None:
+        with self._lock:
+            if subscriber in self._subscribers:
+                self._subscribers.remove(subscriber)
+
+    def close(self) -> None:
+        """Wake every watcher with ``None`` (end of stream)."""
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for subscriber in subscribers:
+            with contextlib.suppress(queue.Full):
+                subscriber.put_nowait(None)

@@ -1,0 +1,162 @@
+"""Durable intents: SQLite in the state directory. The store is the truth.
+
+GoBGP keeps injected paths in memory only; after a sidecar restart or a trafexd
+restart, what is here is announced again. Rules are stored as their canonical text
+(readable with the ``sqlite3`` shell), routes as JSON.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from trafex.model.errors import TrafexError, ValidationError
+from trafex.model.grammar import parse_rule, render_rule
+from trafex.model.intent import FlowIntent, Intent, IntentMeta, RouteIntent
+from trafex.model.route import UnicastRoute
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS intents (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('flow', 'route')),
+    key TEXT NOT NULL UNIQUE,
+    body TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    expires_at REAL
+);
+"""
+
+
+class StoreError(TrafexError):
+    """The state directory or its database cannot be used."""
+
+
+def route_to_json(route: UnicastRoute) -> str:
+    return json.dumps(
+        {
+            "prefix": str(route.prefix),
+            "next_hop": str(route.next_hop) if route.next_hop else None,
+            "communities": list(route.communities),
+            "large_communities": [list(c) for c in route.large_communities],
+            "local_preference": route.local_preference,
+            "med": route.med,
+        },
+        separators=(",", ":"),
+    )
+
+
+def route_from_json(text: str) -> UnicastRoute:
+    data = json.loads(text)
+    return UnicastRoute(
+        prefix=ipaddress.ip_network(data["prefix"]),
+        next_hop=ipaddress.ip_address(data["next_hop"]) if data["next_hop"] else None,
+        communities=tuple(data["communities"]),
+        large_communities=tuple((a, b, c) for a, b, c in data["large_communities"]),
+        local_preference=data["local_preference"],
+        med=data["med"],
+    )
+
+
+class Store:
+    """Intents in SQLite (WAL). Every write is one transaction."""
+
+    def __init__(self, directory: Path) -> None:
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            self.path = directory / "trafex.db"
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0:
+                self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            elif version != SCHEMA_VERSION:
+                raise StoreError(f"{self.path}: schema version {version}, expected 1")
+        except (OSError, sqlite3.Error) as error:
+            raise StoreError(f"cannot open the store in {directory}: {error}") from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    def load(self) -> tuple[list[Intent], list[str]]:
+        """Every stored intent, and a message for each row that no longer parses."""
+        intents: list[Intent] = []
+        problems: list[str] = []
+        rows = self._db.execute(
+            "SELECT id, kind, body, reason, origin, created_at, updated_at, expires_at "
+            "FROM intents ORDER BY created_at"
+        )
+        for ident, kind, body, reason, origin, created, updated, expires in rows:
+            meta = IntentMeta(ident, reason, origin, created, updated, expires)
+            try:
+                if kind == "flow":
+                    intents.append(FlowIntent(meta, parse_rule(body)))
+                else:
+                    intents.append(RouteIntent(meta, route_from_json(body)))
+            except (ValidationError, ValueError, KeyError) as error:
+                problems.append(f"intent {ident}: {error}")
+        return intents, problems
+
+    @staticmethod
+    def _row(intent: Intent) -> tuple[object, ...]:
+        m = intent.meta
+        if isinstance(intent, FlowIntent):
+            kind, body = "flow", render_rule(intent.rule)
+        else:
+            kind, body = "route", route_to_json(intent.route)
+        return (
+            m.id,
+            kind,
+            intent.key,
+            body,
+            m.reason,
+            m.origin,
+            m.created_at,
+            m.updated_at,
+            m.expires_at,
+        )
+
+    def upsert(self, intents: Sequence[Intent]) -> None:
+        if not intents:
+            return
+        try:
+            with self._transaction():
+                self._db.executemany(
+                    "INSERT INTO intents (id, kind, key, body, reason, origin, created_at, "
+                    "updated_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?) "
+                    "ON CONFLICT(id) DO UPDATE SET body=excluded.body, reason=excluded.reason, "
+                    "origin=excluded.origin, updated_at=excluded.updated_at, "
+                    "expires_at=excluded.expires_at",
+                    [self._row(i) for i in intents],
+                )
+        except sqlite3.Error as error:
+            raise StoreError(f"cannot write the store: {error}") from None
+
+    def delete(self, ids: Iterable[str]) -> None:
+        try:
+            with self._transaction():
+                self._db.executemany("DELETE FROM intents WHERE id = ?", [(i,) for i in ids])
+        except sqlite3.Error as error:
+            raise StoreError(f"cannot write the store: {error}") from None
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN")
+
+    def __exit__(self, kind: object, value: object, traceback: object) -> None:
+        self.db.execute("COMMIT" if kind is None else "ROLLBACK")

@@ -1,0 +1,108 @@
+"""FlowSpec NLRI bytes → :class:`FlowMatch` (the inverse of ``FlowMatch.encode``).
+
+Used to withdraw a path known only by its NLRI (an orphan in GoBGP's RIB) and to read
+rules received over BGP. Malformed input raises :class:`ValidationError`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from trafex.model.errors import ValidationError
+from trafex.model.flowspec import (
+    ATTRIBUTE,
+    KEYWORD_OF_TYPE,
+    OP_AND,
+    OP_END,
+    OP_EQ,
+    OP_GT,
+    OP_LT,
+    OP_MATCH,
+    OP_NOT,
+    BitmaskTerm,
+    ComponentType,
+    Family,
+    FlowMatch,
+    FlowPrefix,
+    NumericTerm,
+)
+
+_BITMASK = (ComponentType.TCP_FLAGS, ComponentType.FRAGMENT)
+
+
+def _prefix(family: Family, data: bytes, pos: int) -> tuple[FlowPrefix, int]:
+    try:
+        plen = data[pos]
+        if family is Family.IPV4:
+            nbytes = (plen + 7) // 8
+            raw = data[pos + 1 : pos + 1 + nbytes]
+            if plen > 32 or len(raw) != nbytes:
+                raise ValidationError("truncated IPv4 prefix")
+            network = ipaddress.IPv4Network((int.from_bytes(raw.ljust(4, b"\0"), "big"), plen))
+            return FlowPrefix(network), pos + 1 + nbytes
+        offset = data[pos + 1]
+        width = plen - offset
+        nbytes = (width + 7) // 8
+        raw = data[pos + 2 : pos + 2 + nbytes]
+        if plen > 128 or width < 0 or len(raw) != nbytes:
+            raise ValidationError("truncated or inconsistent IPv6 prefix")
+        pattern = int.from_bytes(raw, "big") >> (nbytes * 8 - width) if width else 0
+        network6 = ipaddress.IPv6Network((pattern << (128 - plen), plen))
+        return FlowPrefix(network6, offset), pos + 2 + nbytes
+    except IndexError:
+        raise ValidationError("truncated prefix component") from None
+
+
+def _terms(ctype: ComponentType, data: bytes, pos: int) -> tuple[tuple[object, ...], int]:
+    terms: list[object] = []
+    while True:
+        if pos >= len(data):
+            raise ValidationError(f"component {ctype.name} has no end-of-list bit")
+        op = data[pos]
+        size = 1 << ((op >> 4) & 0x03)
+        raw = data[pos + 1 : pos + 1 + size]
+        if len(raw) != size:
+            raise ValidationError(f"truncated value in component {ctype.name}")
+        value = int.from_bytes(raw, "big")
+        and_ = bool(op & OP_AND)
+        if ctype in _BITMASK:
+            terms.append(
+                BitmaskTerm(value, match=bool(op & OP_MATCH), not_=bool(op & OP_NOT), and_=and_)
+            )
+        else:
+            terms.append(
+                NumericTerm(bool(op & OP_LT), bool(op & OP_GT), bool(op & OP_EQ), value, and_)
+            )
+        pos += 1 + size
+        if op & OP_END:
+            return tuple(terms), pos
+
+
+def decode_nlri(family: Family, data: bytes) -> FlowMatch:
+    """Decode component bytes (without the NLRI length prefix)."""
+    kwargs: dict[str, object] = {}
+    pos = 0
+    last = 0
+    while pos < len(data):
+        try:
+            ctype = ComponentType(data[pos])
+        except ValueError:
+            raise ValidationError(f"unknown component type {data[pos]}") from None
+        if ctype <= last:
+            raise ValidationError(f"component {ctype.name} out of order or repeated")
+        last = ctype
+        keyword = KEYWORD_OF_TYPE[ctype]
+        if ctype in (ComponentType.DESTINATION, ComponentType.SOURCE):
+            kwargs[keyword], pos = _prefix(family, data, pos + 1)
+        else:
+            kwargs[ATTRIBUTE[keyword]], pos = _terms(ctype, data, pos + 1)
+    return FlowMatch(family, **kwargs)  # type: ignore[arg-type]
+
+
+def decode_key(key: str) -> FlowMatch:
+    """A rule's key (``ipv6:0180…``) back into its match."""
+    family, _, hexa = key.partition(":")
+    try:
+        return decode_nlri(Family(family), bytes.fromhex(hexa))
+    except ValueError as error:
+        raise ValidationError(f"not a FlowSpec key: {key!r} ({error})") from None
