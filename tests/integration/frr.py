@@ -41,13 +41,16 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Literal, TypeVar, get_args
+from typing import Any, Final, Literal, Protocol, TypeVar, get_args
 
 from netns import NetnsError, VethNamespace, ip_binary
 
 __all__ = [
     "ALL_FAMILIES",
     "BGPD",
+    "DEFAULT_NEIGHBORS",
+    "DEFAULT_PEER_AS",
+    "FLOWSPEC_MATCH_KEYS",
     "FRR_DIR",
     "HOST_V4",
     "HOST_V6",
@@ -58,6 +61,7 @@ __all__ = [
     "FrrError",
     "FrrFlowEntry",
     "FrrRouter",
+    "FrrRouterFactory",
     "FrrStartError",
     "FrrTimeoutError",
     "Neighbor",
@@ -799,6 +803,16 @@ class FrrRouter:
         name = str(data.get("prefix", prefix))
         return [UnicastPath.from_frr(name, p) for p in data.get("paths", [])]
 
+    def wait_unicast(self, afi: Afi, prefix: str, timeout: float = 10.0) -> list[UnicastPath]:
+        """Wait until ``prefix`` has a best path (FRR lists a new path a moment before it
+        has run best-path selection on it) and return its paths."""
+
+        def check() -> list[UnicastPath] | None:
+            paths = self.unicast_route(afi, prefix)
+            return paths if any(p.best for p in paths) else None
+
+        return self.wait_until(check, timeout, f"{afi} unicast {prefix} with a best path")
+
     def unicast_details(self, afi: Afi) -> dict[str, list[UnicastPath]]:
         """:meth:`unicast_route` for every prefix in the table (one vtysh call per prefix)."""
         return {prefix: self.unicast_route(afi, prefix) for prefix in self.unicast_routes(afi)}
@@ -810,6 +824,23 @@ class FrrRouter:
         detail = self.vtysh(f"show bgp {_afi(afi)} flowspec detail json")
         summary = self.vtysh_json(f"show bgp {_afi(afi)} flowspec json")
         return parse_flowspec(afi, detail, summary if isinstance(summary, dict) else None)
+
+    def wait_flowspec(self, afi: Afi, count: int, timeout: float = 10.0) -> list[FrrFlowEntry]:
+        """Wait until FRR holds exactly ``count`` FlowSpec rules of ``afi``, each valid and
+        best, and return them. (A rule is listed a moment before best-path selection.)"""
+        last: list[FrrFlowEntry] = []
+
+        def check() -> list[FrrFlowEntry] | None:
+            nonlocal last
+            last = self.flowspec(afi)
+            settled = len(last) == count and all(e.valid and e.best for e in last)
+            return last if settled else None
+
+        try:
+            return self.wait_until(check, timeout, f"{count} valid, best {afi} FlowSpec rules")
+        except FrrTimeoutError as exc:
+            seen = "\n".join(f"  {e!r}" for e in last) or "  (none)"
+            raise FrrTimeoutError(f"last seen:\n{seen}\n{exc}") from None
 
     def flowspec_text(self, afi: Afi, detail: bool = False) -> str:
         """``show bgp AFI flowspec [detail]`` as text (status codes ``*>``, "installed in PBR")."""
@@ -848,6 +879,21 @@ class FrrRouter:
                 )
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
+
+
+class FrrRouterFactory(Protocol):
+    """The ``frr_router_factory`` fixture: builds and starts a router, closed at teardown."""
+
+    def __call__(
+        self,
+        neighbors: Iterable[Neighbor] = DEFAULT_NEIGHBORS,
+        *,
+        asn: int = 65000,
+        router_id: str | None = None,
+        with_zebra: bool = False,
+        extra_config: str = "",
+        start_timeout: float = 20.0,
+    ) -> FrrRouter: ...
 
 
 def _afi(afi: Afi) -> str:
