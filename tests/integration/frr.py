@@ -458,7 +458,7 @@ class FrrRouter:
         self.with_zebra = with_zebra
         self.extra_config = extra_config
         self.start_timeout = start_timeout
-        self.neighbors: tuple[Neighbor, ...] = ()
+        self.neighbor_config: tuple[Neighbor, ...] = ()
         self.network = VethNamespace()
         self.socket_dir = self.workdir
         self._own_socket_dir = False
@@ -550,7 +550,9 @@ class FrrRouter:
             self.network.create()
         except NetnsError as exc:
             raise FrrStartError(f"could not create the router's namespace: {exc}") from exc
-        self.neighbors = tuple(n.resolve(self.host_v4, self.host_v6) for n in self._neighbor_specs)
+        self.neighbor_config = tuple(
+            n.resolve(self.host_v4, self.host_v6) for n in self._neighbor_specs
+        )
         self.config_path.write_text(self.render_config())
         zserv = self.socket_dir / "zserv.api"
         if self.with_zebra:
@@ -589,7 +591,7 @@ class FrrRouter:
             " no bgp default ipv4-unicast",
             " no bgp network import-check",
         ]
-        for n in self.neighbors:
+        for n in self.neighbor_config:
             lines.append(f" neighbor {n.address} remote-as {n.remote_as}")
             lines.append(f" neighbor {n.address} timers connect {n.connect_retry}")
             if n.passive:
@@ -597,7 +599,7 @@ class FrrRouter:
             if n.port is not None:
                 lines.append(f" neighbor {n.address} port {n.port}")
         for family in ALL_FAMILIES:
-            members = [n for n in self.neighbors if n.families and family in n.families]
+            members = [n for n in self.neighbor_config if n.families and family in n.families]
             if not members:
                 continue
             afi, safi = family.split("-")
@@ -700,15 +702,18 @@ class FrrRouter:
         return "\n".join(parts) if parts else "(no daemon was started)"
 
     # -- vtysh ----------------------------------------------------------------------
-    def vtysh(self, command: str, timeout: float = VTYSH_TIMEOUT) -> str:
-        """Run one vtysh command and return its output.
+    def vtysh(self, command: str, *more: str, timeout: float = VTYSH_TIMEOUT) -> str:
+        """Run vtysh commands (one ``-c`` each, in one session) and return the output.
 
         Raises :class:`FrrCommandError` when vtysh fails or prints an error line (``% ...``).
         """
         vtysh = vtysh_binary()
         if vtysh is None:
             raise FrrCommandError("vtysh is not installed")
-        cmd = [vtysh, "--vty_socket", str(self.socket_dir), "-c", command]
+        cmd = [vtysh, "--vty_socket", str(self.socket_dir)]
+        for c in (command, *more):
+            cmd += ["-c", c]
+        command = " / ".join((command, *more))
         try:
             proc = subprocess.run(
                 cmd,
@@ -736,8 +741,16 @@ class FrrRouter:
         except json.JSONDecodeError as exc:
             raise FrrCommandError(f"vtysh -c {command!r} printed no JSON: {text[:500]!r}") from exc
 
+    def configure(self, *lines: str) -> str:
+        """Apply configuration lines at run time (``configure terminal`` then each line), e.g.
+        ``router.configure("router bgp 65000", f"neighbor {router.host_v4} shutdown")``.
+
+        Raises :class:`FrrCommandError` when FRR rejects a line.
+        """
+        return self.vtysh("configure terminal", *lines)
+
     # -- neighbors ------------------------------------------------------------------
-    def neighbors_json(self) -> dict[str, dict[str, Any]]:
+    def neighbors(self) -> dict[str, dict[str, Any]]:
         """``show bgp neighbors json``: address → FRR's neighbor dict (``bgpState`` etc.)."""
         data = self.vtysh_json("show bgp neighbors json")
         return {str(k): v for k, v in data.items() if isinstance(v, dict)}
@@ -748,7 +761,7 @@ class FrrRouter:
         Raises :class:`KeyError` when FRR has no such neighbor.
         """
         wanted = ipaddress.ip_address(address)
-        for key, value in self.neighbors_json().items():
+        for key, value in self.neighbors().items():
             with contextlib.suppress(ValueError):
                 if ipaddress.ip_address(key) == wanted:
                     return str(value.get("bgpState", ""))
@@ -763,7 +776,7 @@ class FrrRouter:
         """
         wanted = [str(a) for a in addresses] if addresses is not None else None
         if wanted is None:
-            wanted = [n.address for n in self.neighbors]
+            wanted = [n.address for n in self.neighbor_config]
 
         def states() -> dict[str, str]:
             out: dict[str, str] = {}

@@ -27,6 +27,7 @@ from frr import (
     HOST_V4,
     HOST_V6,
     Afi,
+    FrrCommandError,
     FrrError,
     FrrFlowEntry,
     FrrRouter,
@@ -323,7 +324,8 @@ def test_routers_get_unique_names_and_subnets_and_leave_nothing_behind(
 ) -> None:
     """Two routers at once get distinct namespaces, veth names of at most 15 characters,
     and distinct /31 and /64 subnets from the test ranges; each answers vtysh with its
-    router-id; close() stops bgpd and removes the veth pair and the namespace."""
+    router-id and takes run-time configuration; close() stops bgpd and removes the veth
+    pair and the namespace."""
     first = frr_router_factory()
     second = frr_router_factory(router_id="192.0.2.254", asn=65001)
     routers = (first, second)
@@ -345,8 +347,13 @@ def test_routers_get_unique_names_and_subnets_and_leave_nothing_behind(
     summary = second.vtysh_json("show bgp summary json")["ipv4Unicast"]
     assert (summary["routerId"], summary["as"]) == ("192.0.2.254", 65001)
     assert {"ipv4Unicast", "ipv4Flowspec"} == set(
-        first.neighbors_json()[first.host_v4]["addressFamilyInfo"]
+        first.neighbors()[first.host_v4]["addressFamilyInfo"]
     )
+
+    second.configure("router bgp 65001", f"neighbor {second.host_v6} shutdown")
+    assert second.neighbor_state(second.host_v6) == "Idle"
+    with pytest.raises(FrrCommandError, match="Unknown command"):
+        second.configure("no such command")
 
     pid = first.pids()["bgpd"]
     first.close()
