@@ -495,3 +495,21 @@ def render_actions(actions: FlowActions) -> str:
 def render_rule(rule: FlowRule) -> str:
     """The canonical one-line text of a rule (ExaBGP's grammar, which trafex parses)."""
     return f"{render_match(rule.match)} {render_actions(rule.actions)}"
+
+
+def component_texts(match: FlowMatch) -> dict[str, str]:
+    """Each present component's canonical text, by keyword (for JSON output)."""
+    out: dict[str, str] = {}
+    if match.destination is not None:
+        out["destination"] = str(match.destination)
+    if match.source is not None:
+        out["source"] = str(match.source)
+    for keyword, attribute in ATTRIBUTE.items():
+        terms = getattr(match, attribute)
+        if terms:
+            out[keyword] = (
+                _render_bitmask(keyword, terms)
+                if keyword in BITMASK_KEYWORDS
+                else _render_numeric(keyword, terms, match.family)
+            )
+    return out

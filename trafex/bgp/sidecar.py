@@ -1,0 +1,232 @@
+"""gobgpd as trafexd's child: config written, process started, supervised, restarted.
+
+With ``[gobgp] manage = false`` trafexd only watches an operator-run gobgpd's health.
+Either way, ``on_up`` runs each time the sidecar (re)appears, so that trafexd can push
+the store into it: GoBGP forgets injected paths when it restarts.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import structlog
+
+from trafex.bgp.client import GobgpClient, SidecarError
+from trafex.bgp.gobgpd_config import render
+from trafex.control.config import BgpConfig, GobgpConfig
+
+log = structlog.get_logger("trafex.sidecar")
+
+START_TIMEOUT = 20.0
+POLL_INTERVAL = 0.1
+MAX_BACKOFF = 5.0
+
+
+class Sidecar:
+    """One gobgpd, managed (started and restarted by us) or external (only watched)."""
+
+    def __init__(
+        self,
+        gobgp: GobgpConfig,
+        bgp: BgpConfig,
+        workdir: Path,
+        client: GobgpClient,
+        *,
+        on_up: Callable[[], None],
+        on_down: Callable[[str], None],
+    ) -> None:
+        self.gobgp = gobgp
+        self.bgp = bgp
+        self.workdir = workdir
+        self.client = client
+        self.on_up = on_up
+        self.on_down = on_down
+        self.config_path = workdir / "gobgpd.toml"
+        self.log_path = workdir / "gobgpd.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.restarts = 0
+        self.healthy = False
+        self.error = ""
+        self.version = ""
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    # -- starting -----------------------------------------------------------------------
+
+    def _binary(self) -> str:
+        binary = shutil.which(self.gobgp.binary)
+        if binary is None:
+            raise SidecarError(
+                f"gobgpd not found ({self.gobgp.binary!r}): install the Debian package "
+                "'gobgpd' (apt-get install gobgpd) or set [gobgp] binary"
+            )
+        return binary
+
+    def _spawn(self) -> None:
+        binary = self._binary()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(render(self.bgp))
+        if not self.version:
+            try:
+                out = subprocess.run(
+                    [binary, "--version"], capture_output=True, text=True, timeout=5, check=False
+                )
+                self.version = out.stdout.strip().rpartition(" ")[2]
+            except (OSError, subprocess.TimeoutExpired):
+                self.version = "unknown"
+            if self.version and not self.version.startswith("3."):
+                log.warning("sidecar.version", version=self.version, supported="3.x")
+        with self.log_path.open("ab") as logfile:
+            self.process = subprocess.Popen(
+                [
+                    binary,
+                    "-f",
+                    str(self.config_path),
+                    "-t",
+                    "toml",
+                    "--api-hosts",
+                    self.gobgp.api,
+                    "--pprof-disable",
+                    "-p",
+                    "-l",
+                    self.gobgp.log_level,
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=logfile,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # a backgrounded gobgpd without it stops at once
+            )
+        log.info("sidecar.started", pid=self.process.pid, api=self.gobgp.api)
+
+    def _log_tail(self, lines: int = 5) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return " | ".join(text[-lines:])
+
+    def _wait_api(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise SidecarError(
+                    f"gobgpd exited with {self.process.returncode} at start: {self._log_tail()}"
+                )
+            try:
+                self.client.info()
+                return
+            except SidecarError as error:
+                last = str(error)
+            time.sleep(POLL_INTERVAL)
+        raise SidecarError(f"gobgpd's API at {self.gobgp.api} did not answer in time: {last}")
+
+    def start(self) -> None:
+        """Start (or find) the sidecar and wait for its API; then supervise it."""
+        if self.gobgp.manage:
+            self._check_api_port_free()
+            self._spawn()
+            try:
+                self._wait_api(START_TIMEOUT)
+            except SidecarError:
+                self._terminate()
+                raise
+        else:
+            self._wait_api(START_TIMEOUT)
+        self.healthy = True
+        self._thread = threading.Thread(target=self._supervise, name="sidecar", daemon=True)
+        self._thread.start()
+
+    def _check_api_port_free(self) -> None:
+        try:
+            info = self.client.info()
+        except SidecarError:
+            return
+        raise SidecarError(
+            f"another gobgpd (AS {info.asn}) already answers on {self.gobgp.api}: stop it, "
+            "or set [gobgp] manage = false to use it, or another [gobgp] api address"
+        )
+
+    # -- supervising --------------------------------------------------------------------
+
+    def _supervise(self) -> None:
+        backoff = 0.2
+        while not self._stop.is_set():
+            if self.gobgp.manage:
+                assert self.process is not None
+                if self.process.poll() is None:
+                    self._stop.wait(POLL_INTERVAL)
+                    continue
+                self._went_down(f"gobgpd exited with {self.process.returncode}")
+                if self._stop.wait(backoff):
+                    return
+                try:
+                    self._spawn()
+                    self._wait_api(START_TIMEOUT)
+                except SidecarError as error:
+                    self.error = str(error)
+                    log.error("sidecar.restart_failed", error=self.error)
+                    backoff = min(backoff * 2, MAX_BACKOFF)
+                    continue
+                self.restarts += 1
+                backoff = 0.2
+                self._came_up()
+            else:
+                try:
+                    self.client.info()
+                except SidecarError as error:
+                    if self.healthy:
+                        self._went_down(str(error))
+                    self._stop.wait(1.0)
+                    continue
+                if not self.healthy:
+                    self._came_up()
+                self._stop.wait(1.0)
+
+    def _went_down(self, why: str) -> None:
+        self.healthy = False
+        self.error = why
+        log.warning("sidecar.down", reason=why, log_tail=self._log_tail(3))
+        self.on_down(why)
+
+    def _came_up(self) -> None:
+        self.healthy = True
+        self.error = ""
+        log.info("sidecar.up", pid=self.pid, restarts=self.restarts)
+        try:
+            self.on_up()
+        except Exception as error:
+            log.error("sidecar.on_up_failed", error=str(error))
+
+    # -- stopping -----------------------------------------------------------------------
+
+    def _terminate(self) -> None:
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+
+    def stop(self) -> None:
+        """Stop supervising; a managed gobgpd is stopped (its peers see the withdraw)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self.gobgp.manage:
+            self._terminate()
+            log.info("sidecar.stopped", pid=self.pid)

@@ -1,0 +1,515 @@
+"""trafex-ctl: a client of trafexd's gRPC API, as ``gobgp`` is of ``gobgpd``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import grpc
+
+from trafex.bgp.stubs import trafex_pb2 as pb
+from trafex.bgp.stubs import trafex_pb2_grpc
+from trafex.control import wire
+from trafex.control.config import DEFAULT_API
+from trafex.model.errors import ValidationError
+from trafex.model.flowspec import FlowRule
+from trafex.model.grammar import (
+    component_texts,
+    format_rate,
+    parse_match,
+    parse_rule,
+)
+from trafex.model.intent import ORIGIN_CLI
+from trafex.model.route import format_community, format_large_community
+
+EXAMPLES = """examples:
+  trafex-ctl add-flow --source 3001:1:a::10/128 --destination 3001:4:b::10/128 --redirect 6:302
+  trafex-ctl add-flow "source 3001:1:a::10/128 destination 3001:4:b::10/128 redirect 6:302"
+  trafex-ctl add-flow --destination 192.0.2.1/32 --protocol tcp \\
+      --destination-port '>=1024&<=2048' --tcp-flags S --rate-limit 125000 --ttl 10m
+  trafex-ctl list-flows --json
+  trafex-ctl del-flow fs-3f2a9c0d11e2
+  trafex-ctl add-route 3001:10:66::5/128 --community 65000:666 --ttl 1h
+  trafex-ctl status
+"""
+
+MATCH_OPTIONS = (
+    "protocol",
+    "port",
+    "destination-port",
+    "source-port",
+    "icmp-type",
+    "icmp-code",
+    "tcp-flags",
+    "packet-length",
+    "dscp",
+    "fragment",
+    "flow-label",
+)
+_ID = re.compile(r"^(fs|rt)-[0-9a-f]{12}$")
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw]?)$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class UsageError(Exception):
+    """A user's mistake caught before anything is sent."""
+
+
+def parse_duration(text: str) -> float:
+    """``90``, ``90s``, ``10m``, ``2h``, ``1d``, ``1w`` → seconds."""
+    match = _DURATION.match(text.strip().lower())
+    if not match or float(match.group(1)) <= 0:
+        raise UsageError(f"--ttl: {text!r} is not a duration (90s, 10m, 2h, 1d)")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+# -- building rules from options --------------------------------------------------------
+
+
+def _component_text(keyword: str, value: str) -> str:
+    value = value.strip()
+    if " " in value and not value.startswith("["):
+        value = f"[ {value} ]"
+    return f"{keyword} {value}"
+
+
+def rule_text(args: argparse.Namespace, *, need_actions: bool) -> str:
+    """The one-line text for a rule given as options (and/or as TEXT)."""
+    parts = [" ".join(args.text)] if args.text else []
+    if args.family:
+        parts.append(args.family)
+    for name in ("destination", "source"):
+        value = getattr(args, name)
+        if value:
+            parts.append(f"{name} {value}")
+    for keyword in MATCH_OPTIONS:
+        value = getattr(args, keyword.replace("-", "_"))
+        if value is not None:
+            parts.append(_component_text(keyword, value))
+    if need_actions:
+        if args.discard:
+            parts.append("discard")
+        if args.rate_limit is not None:
+            parts.append(f"rate-limit {args.rate_limit}")
+        if args.redirect:
+            parts.append(f"redirect {args.redirect}")
+        if args.mark is not None:
+            parts.append(f"mark {args.mark}")
+        if args.action:
+            parts.append(f"action {args.action}")
+    text = " ".join(parts).strip()
+    if not text:
+        raise UsageError("give the rule as TEXT or as options (see --help)")
+    return text
+
+
+# -- output -----------------------------------------------------------------------------
+
+
+def _iso(ts: Any) -> str | None:
+    if not ts.seconds and not ts.nanos:
+        return None
+    return (
+        datetime.fromtimestamp(wire.from_timestamp(ts), UTC)
+        .isoformat(timespec="seconds")
+        .replace("+00:00", "Z")
+    )
+
+
+def _meta_dict(meta: Any) -> dict[str, Any]:
+    return {
+        "id": meta.id,
+        "reason": meta.reason,
+        "origin": meta.origin,
+        "created_at": _iso(meta.created_at),
+        "updated_at": _iso(meta.updated_at),
+        "expires_at": _iso(meta.expires_at) if meta.HasField("expires_at") else None,
+    }
+
+
+def flow_dict(rule: Any) -> dict[str, Any]:
+    """The stable JSON shape of a stored rule."""
+    match = wire.match_from_proto(rule.match)
+    actions = wire.actions_from_proto(rule.actions)
+    meta = _meta_dict(rule.meta)
+    return {
+        "id": meta.pop("id"),
+        "family": match.family.value,
+        "text": rule.text,
+        "match": component_texts(match),
+        "actions": {
+            "discard": actions.discard,
+            "rate_limit": None
+            if actions.rate is None or actions.discard
+            else float(format_rate(actions.rate)),
+            "redirect": str(actions.redirect) if actions.redirect else None,
+            "mark": actions.mark,
+            "sample": actions.sample,
+            "terminal": actions.terminal,
+        },
+        "nlri": rule.nlri,
+        **meta,
+    }
+
+
+def route_dict(route: Any) -> dict[str, Any]:
+    spec = wire.route_from_proto(route.spec)
+    meta = _meta_dict(route.meta)
+    return {
+        "id": meta.pop("id"),
+        "family": spec.family,
+        "prefix": str(spec.prefix),
+        "next_hop": str(spec.next_hop) if spec.next_hop else None,
+        "communities": [format_community(c) for c in spec.communities],
+        "large_communities": [format_large_community(c) for c in spec.large_communities],
+        "local_preference": spec.local_preference,
+        "med": spec.med,
+        **meta,
+    }
+
+
+def _expires_in(expires_at: str | None) -> str:
+    if expires_at is None:
+        return "-"
+    left = datetime.fromisoformat(expires_at.replace("Z", "+00:00")).timestamp() - time.time()
+    if left <= 0:
+        return "now"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if left >= size:
+            return f"{left / size:.0f}{unit}"
+    return f"{left:.0f}s"
+
+
+def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
+    if not rows:
+        return "(none)"
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
+    for row in rows:
+        lines.append("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(lines)
+
+
+def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    print(json.dumps(data, indent=None if args.command == "watch" else 2) if args.json else text)
+
+
+# -- commands ---------------------------------------------------------------------------
+
+
+def _options(args: argparse.Namespace) -> Any:
+    return pb.IntentOptions(
+        ttl_seconds=round(parse_duration(args.ttl)) if args.ttl else 0,
+        reason=args.reason or "",
+        origin=args.origin or ORIGIN_CLI,
+    )
+
+
+def cmd_add_flow(stub: Any, args: argparse.Namespace) -> int:
+    rule: FlowRule = parse_rule(rule_text(args, need_actions=True))
+    options = _options(args)
+    response = stub.AddFlow(pb.AddFlowRequest(flow=wire.rule_to_spec(rule), options=options))
+    data = flow_dict(response.rule) | {"created": response.created}
+    verb = "added" if response.created else "updated"
+    _emit(args, data, f"{verb} {data['id']}: {response.rule.text}")
+    return 0
+
+
+def cmd_del_flow(stub: Any, args: argparse.Namespace) -> int:
+    if len(args.text) == 1 and _ID.match(args.text[0]) and not _has_match_options(args):
+        request = pb.DeleteFlowRequest(id=args.text[0])
+    else:
+        match = parse_match(rule_text(args, need_actions=False))
+        request = pb.DeleteFlowRequest(flow=pb.FlowSpec(match=wire.match_to_proto(match)))
+    response = stub.DeleteFlow(request)
+    data = flow_dict(response.rule)
+    _emit(args, data, f"withdrew {data['id']}: {response.rule.text}")
+    return 0
+
+
+def _has_match_options(args: argparse.Namespace) -> bool:
+    return any(
+        getattr(args, name.replace("-", "_"), None) is not None
+        for name in ("destination", "source", *MATCH_OPTIONS)
+    )
+
+
+def cmd_list_flows(stub: Any, args: argparse.Namespace) -> int:
+    family = {None: 0, "ipv4": pb.ADDRESS_FAMILY_IPV4, "ipv6": pb.ADDRESS_FAMILY_IPV6}[args.family]
+    rules = [flow_dict(r.rule) for r in stub.ListFlows(pb.ListFlowsRequest(family=family))]
+    rows = [
+        (r["id"], r["family"], r["text"], r["origin"], _expires_in(r["expires_at"]), r["reason"])
+        for r in rules
+    ]
+    _emit(args, rules, table(rows, ("ID", "FAMILY", "RULE", "ORIGIN", "EXPIRES", "REASON")))
+    return 0
+
+
+def cmd_add_route(stub: Any, args: argparse.Namespace) -> int:
+    spec = pb.RouteSpec(
+        prefix=args.prefix,
+        next_hop=args.next_hop or "",
+        communities=args.community or [],
+        large_communities=args.large_community or [],
+    )
+    if args.local_preference is not None:
+        spec.local_preference = args.local_preference
+    if args.med is not None:
+        spec.med = args.med
+    wire.route_from_proto(spec)  # local check: one clear line before anything is sent
+    response = stub.AddRoute(pb.AddRouteRequest(route=spec, options=_options(args)))
+    data = route_dict(response.route) | {"created": response.created}
+    verb = "added" if response.created else "updated"
+    _emit(args, data, f"{verb} {data['id']}: {data['prefix']}")
+    return 0
+
+
+def cmd_del_route(stub: Any, args: argparse.Namespace) -> int:
+    if _ID.match(args.selector):
+        request = pb.DeleteRouteRequest(id=args.selector)
+    else:
+        request = pb.DeleteRouteRequest(prefix=args.selector)
+    response = stub.DeleteRoute(request)
+    data = route_dict(response.route)
+    _emit(args, data, f"withdrew {data['id']}: {data['prefix']}")
+    return 0
+
+
+def cmd_list_routes(stub: Any, args: argparse.Namespace) -> int:
+    routes = [route_dict(r.route) for r in stub.ListRoutes(pb.ListRoutesRequest())]
+    rows = [
+        (
+            r["id"],
+            r["prefix"],
+            r["next_hop"] or "self",
+            ",".join(r["communities"] + r["large_communities"]) or "-",
+            r["origin"],
+            _expires_in(r["expires_at"]),
+            r["reason"],
+        )
+        for r in routes
+    ]
+    header = ("ID", "PREFIX", "NEXT-HOP", "COMMUNITIES", "ORIGIN", "EXPIRES", "REASON")
+    _emit(args, routes, table(rows, header))
+    return 0
+
+
+def cmd_status(stub: Any, args: argparse.Namespace) -> int:
+    status = stub.GetStatus(pb.GetStatusRequest())
+    side = status.sidecar
+    data = {
+        "version": status.version,
+        "asn": status.asn,
+        "router_id": status.router_id,
+        "flows": status.flows,
+        "routes": status.routes,
+        "last_reconcile": _iso(status.last_reconcile),
+        "sidecar": {
+            "healthy": side.healthy,
+            "api": side.api,
+            "version": side.version,
+            "managed": side.managed,
+            "pid": side.pid or None,
+            "restarts": side.restarts,
+            "error": side.error or None,
+        },
+        "peers": [
+            {
+                "address": p.address,
+                "peer_as": p.peer_as,
+                "state": p.state,
+                "families": list(p.families),
+                "received": p.received,
+                "advertised": p.advertised,
+                "up_since": _iso(p.uptime_since),
+            }
+            for p in status.peers
+        ],
+    }
+    health = "healthy" if side.healthy else f"DOWN ({side.error})"
+    lines = [
+        f"trafexd {status.version}, AS {status.asn}, router-id {status.router_id}",
+        f"sidecar: gobgpd {side.version or '?'} at {side.api}, {health}, "
+        f"pid {side.pid or '-'}, restarts {side.restarts}",
+        f"intents: {status.flows} FlowSpec rule(s), {status.routes} route(s); "
+        f"last reconcile {data['last_reconcile'] or 'never'}",
+        "",
+        table(
+            [
+                (
+                    p["address"],
+                    str(p["peer_as"]),
+                    p["state"],
+                    ",".join(p["families"]),
+                    str(p["advertised"]),
+                    str(p["received"]),
+                )
+                for p in data["peers"]
+            ],
+            ("PEER", "AS", "STATE", "FAMILIES", "ADVERTISED", "RECEIVED"),
+        ),
+    ]
+    _emit(args, data, "\n".join(lines))
+    return 0
+
+
+def cmd_watch(stub: Any, args: argparse.Namespace) -> int:
+    for response in stub.WatchEvents(pb.WatchEventsRequest()):
+        event = response.event
+        data = {
+            "kind": wire.EVENT_NAMES.get(event.kind, "unknown"),
+            "time": _iso(event.time),
+            "id": event.id or None,
+            "subject": event.subject,
+            "detail": event.detail or None,
+        }
+        text = " ".join(
+            str(v) for v in (data["time"], data["kind"], event.id, event.subject, event.detail) if v
+        )
+        _emit(args, data, text)
+        sys.stdout.flush()
+    return 0
+
+
+# -- argument parsing -------------------------------------------------------------------
+
+
+def _match_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("text", nargs="*", help="the rule as one-line text (ExaBGP grammar)")
+    parser.add_argument("--family", choices=("ipv4", "ipv6"), help="when no prefix says it")
+    parser.add_argument("--destination", metavar="PREFIX", help="e.g. 3001:4:b::10/128")
+    parser.add_argument("--source", metavar="PREFIX", help="IPv6 offset: 3001::/64/8")
+    for keyword in MATCH_OPTIONS:
+        parser.add_argument(f"--{keyword}", metavar="TERMS", help=argparse.SUPPRESS)
+    parser.add_argument_group(
+        "match components",
+        "--protocol --port --destination-port --source-port --icmp-type --icmp-code "
+        "--tcp-flags --packet-length --dscp --fragment --flow-label, each with terms like "
+        "'=80', '>=1024&<=2048', '=80 =443' (ORed), tcp-flags 'S', '=SA', '!A', "
+        "fragment 'is-fragment', '!dont-fragment'",
+    )
+
+
+def _intent_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ttl", help="expire after 90s, 10m, 2h, 1d (default: never)")
+    parser.add_argument("--reason", help="why (shown in list and events)")
+    parser.add_argument("--origin", help=f"who asks (default {ORIGIN_CLI})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trafex-ctl",
+        description="Announce and withdraw FlowSpec rules and routes through trafexd.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--target",
+        default=os.environ.get("TRAFEX_TARGET", DEFAULT_API),
+        help=f"trafexd's API (env TRAFEX_TARGET, default {DEFAULT_API})",
+    )
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per call")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    add = sub.add_parser(
+        "add-flow",
+        parents=[common],
+        help="announce a FlowSpec rule",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _match_options(add)
+    actions = add.add_argument_group("actions (bytes/s for rates)")
+    actions.add_argument("--discard", action="store_true", help="drop (traffic-rate 0)")
+    actions.add_argument("--rate-limit", metavar="BYTES_PER_S", help="traffic-rate in bytes/s")
+    actions.add_argument("--redirect", metavar="RT", help="route-target: 6:302, 1.2.3.4:5")
+    actions.add_argument("--mark", type=int, metavar="DSCP", help="re-mark DSCP 0..63")
+    actions.add_argument("--action", choices=("sample", "terminal", "sample-terminal"))
+    _intent_options(add)
+    add.set_defaults(func=cmd_add_flow)
+
+    delete = sub.add_parser("del-flow", parents=[common], help="withdraw a rule by id or match")
+    _match_options(delete)
+    delete.set_defaults(func=cmd_del_flow)
+
+    lst = sub.add_parser("list-flows", parents=[common], help="the rules in force")
+    lst.add_argument("--family", choices=("ipv4", "ipv6"))
+    lst.set_defaults(func=cmd_list_flows)
+
+    add_route = sub.add_parser("add-route", parents=[common], help="announce a unicast route")
+    add_route.add_argument("prefix", help="3001:10:66::5/128, 192.0.2.1 (a host route)")
+    add_route.add_argument("--next-hop", help="default: the sidecar's own address")
+    add_route.add_argument("--community", action="append", help="65000:666, no-export, ...")
+    add_route.add_argument("--large-community", action="append", help="65000:1:2")
+    add_route.add_argument("--local-preference", type=int, help="iBGP sessions only")
+    add_route.add_argument("--med", type=int)
+    _intent_options(add_route)
+    add_route.set_defaults(func=cmd_add_route)
+
+    del_route = sub.add_parser("del-route", parents=[common], help="withdraw a route")
+    del_route.add_argument("selector", metavar="ID|PREFIX")
+    del_route.set_defaults(func=cmd_del_route)
+
+    sub.add_parser("list-routes", parents=[common], help="the routes in force").set_defaults(
+        func=cmd_list_routes
+    )
+    sub.add_parser("status", parents=[common], help="sidecar and peers").set_defaults(
+        func=cmd_status
+    )
+    sub.add_parser("watch", parents=[common], help="stream events").set_defaults(func=cmd_watch)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[Any, argparse.Namespace], int] = args.func
+    channel = grpc.insecure_channel(args.target)
+    stub = trafex_pb2_grpc.TrafexStub(channel)
+    stub = _with_timeout(stub, None if args.command == "watch" else args.timeout)
+    try:
+        return func(stub, args)
+    except (ValidationError, UsageError) as error:
+        print(f"trafex-ctl: {error}", file=sys.stderr)
+        return 2
+    except grpc.RpcError as error:
+        code = error.code()
+        if code == grpc.StatusCode.UNAVAILABLE and "stored" not in (error.details() or ""):
+            print(
+                f"trafex-ctl: cannot reach trafexd at {args.target}: is it running? (make run)",
+                file=sys.stderr,
+            )
+        else:
+            print(f"trafex-ctl: {error.details()} [{code.name}]", file=sys.stderr)
+        return 2 if code == grpc.StatusCode.INVALID_ARGUMENT else 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        channel.close()
+
+
+class _with_timeout:  # noqa: N801 - a tiny wrapper, used like a function
+    """Give every unary call a deadline, so a hung trafexd cannot hang the CLI."""
+
+    def __init__(self, stub: Any, timeout: float | None) -> None:
+        self._stub = stub
+        self._timeout = timeout
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._stub, name)
+        if self._timeout is None:
+            return method
+        return lambda request: method(request, timeout=self._timeout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,264 @@
+"""trafexd: the controller. Keeps the stored intents announced through the GoBGP sidecar.
+
+trafexd                          embedded default: sidecar on loopback, no neighbors
+trafexd --config trafex.toml     with routers to peer with
+trafexd --check-config FILE      check a config file and exit (non-zero on error)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import sys
+import threading
+from concurrent import futures
+from pathlib import Path
+
+import grpc
+import structlog
+
+from trafex import logs
+from trafex.bgp.client import GobgpClient, SidecarError
+from trafex.bgp.sidecar import Sidecar
+from trafex.bgp.stubs import trafex_pb2_grpc
+from trafex.control.api import TrafexServicer
+from trafex.control.config import Config, ConfigError, load_config
+from trafex.control.controller import Controller
+from trafex.control.events import Event, EventBus, EventKind
+from trafex.control.store import Store, StoreError
+
+log = structlog.get_logger("trafexd")
+
+EXAMPLE = """example:
+  trafexd                            # sidecar on loopback, AS 65010, API on 127.0.0.1:50061
+  trafexd --config /etc/trafex/trafex.toml
+  trafexd --check-config trafex.toml
+"""
+
+
+class Daemon:
+    """Wires the parts together and runs the background loops."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.stop_event = threading.Event()
+        self.events = EventBus()
+        self.store = Store(config.state.dir)
+        self.client = GobgpClient(config.gobgp.api)
+        self.controller = Controller(
+            self.store, self.client, self.events, batch_size=config.controller.batch_size
+        )
+        self.sidecar = Sidecar(
+            config.gobgp,
+            config.bgp,
+            config.state.dir / "gobgpd",
+            self.client,
+            on_up=self._sidecar_up,
+            on_down=self._sidecar_down,
+        )
+        self.server: grpc.Server | None = None
+        self._threads: list[threading.Thread] = []
+
+    # -- callbacks ----------------------------------------------------------------------
+
+    def _sidecar_up(self) -> None:
+        self.events.publish(Event(EventKind.SIDECAR_UP, subject=self.config.gobgp.api))
+        self._reconcile("sidecar-up")
+
+    def _sidecar_down(self, why: str) -> None:
+        self.events.publish(
+            Event(EventKind.SIDECAR_DOWN, subject=self.config.gobgp.api, detail=why)
+        )
+
+    def _reconcile(self, reason: str) -> None:
+        try:
+            self.controller.reconcile(reason)
+        except SidecarError as error:
+            log.warning("reconcile.failed", reason=reason, error=str(error))
+
+    # -- loops --------------------------------------------------------------------------
+
+    def _loop(self, interval: float, action: str) -> None:
+        while not self.stop_event.wait(interval):
+            try:
+                if action == "expire":
+                    self.controller.expire()
+                elif self.sidecar.healthy:
+                    self._reconcile("timer")
+            except SidecarError as error:
+                log.warning(f"{action}.failed", error=str(error))
+            except StoreError as error:
+                log.error(f"{action}.failed", error=str(error))
+
+    def _watch_peers(self) -> None:
+        established: set[str] = set()
+        while not self.stop_event.is_set():
+            try:
+                for peer in self.client.watch_peers():
+                    if peer.state == "established" and peer.address not in established:
+                        established.add(peer.address)
+                        log.info("peer.up", peer=peer.address, peer_as=peer.peer_as)
+                        self.events.publish(Event(EventKind.PEER_UP, subject=peer.address))
+                        self._reconcile("peer-up")
+                    elif peer.state != "established" and peer.address in established:
+                        established.discard(peer.address)
+                        log.warning("peer.down", peer=peer.address, state=peer.state)
+                        self.events.publish(
+                            Event(EventKind.PEER_DOWN, subject=peer.address, detail=peer.state)
+                        )
+                    if self.stop_event.is_set():
+                        return
+            except SidecarError:
+                for address in established:
+                    self.events.publish(
+                        Event(EventKind.PEER_DOWN, subject=address, detail="sidecar down")
+                    )
+                established.clear()
+            self.stop_event.wait(0.5)
+
+    def _thread(self, target: object, *args: object, name: str) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)  # type: ignore[arg-type]
+        thread.start()
+        self._threads.append(thread)
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        problems = self.controller.load()
+        for problem in problems:
+            log.error("store.skipped", problem=problem)
+        flows, routes = self.controller.counts()
+        log.info("store.loaded", flows=flows, routes=routes, path=str(self.store.path))
+        self._kill_stale_sidecar()
+        self.sidecar.start()
+        self._write_pidfile()
+        try:
+            self.controller.expire()  # what expired while trafexd was down
+        except SidecarError as error:
+            log.warning("expire.failed", error=str(error))
+        self._reconcile("start")
+        self.server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="api"),
+            options=[
+                ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                ("grpc.max_send_message_length", 64 * 1024 * 1024),
+            ],
+        )
+        trafex_pb2_grpc.add_TrafexServicer_to_server(
+            TrafexServicer(self.config, self.controller, self.events, self.client, self.sidecar),
+            self.server,
+        )
+        try:
+            self.server.add_insecure_port(self.config.api.listen)
+        except RuntimeError as error:
+            raise SidecarError(f"cannot listen on {self.config.api.listen}: {error}") from None
+        self.server.start()
+        ctl = self.config.controller
+        self._thread(self._loop, ctl.expiry_interval, "expire", name="expiry")
+        self._thread(self._loop, ctl.reconcile_interval, "reconcile", name="reconciler")
+        self._thread(self._watch_peers, name="peers")
+        log.info(
+            "trafexd.ready",
+            api=self.config.api.listen,
+            gobgp=self.config.gobgp.api,
+            asn=self.config.bgp.asn,
+            neighbors=len(self.config.bgp.neighbors),
+        )
+
+    def _pidfile(self) -> Path:
+        return self.config.state.dir / "gobgpd" / "gobgpd.pid"
+
+    def _write_pidfile(self) -> None:
+        if self.sidecar.pid:
+            self._pidfile().write_text(f"{self.sidecar.pid}\n")
+
+    def _kill_stale_sidecar(self) -> None:
+        """A gobgpd left by a trafexd that was killed (it runs in its own session)."""
+        if not self.config.gobgp.manage:
+            return
+        try:
+            pid = int(self._pidfile().read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            return
+        if str(self.sidecar.config_path).encode() in cmdline:
+            log.warning("sidecar.stale", pid=pid, action="stopping it")
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            for _ in range(50):
+                if not Path(f"/proc/{pid}").exists():
+                    break
+                self.stop_event.wait(0.1)
+            else:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self.server is not None:
+            self.server.stop(grace=2).wait()
+        self.events.close()
+        self.sidecar.stop()
+        with contextlib.suppress(OSError):
+            self._pidfile().unlink()
+        self.client.close()
+        self.store.close()
+        log.info("trafexd.stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="trafexd",
+        description="trafex controller: keeps FlowSpec rules and routes announced via gobgpd",
+        epilog=EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", type=Path, help="TOML config (default: embedded)")
+    parser.add_argument("--check-config", type=Path, metavar="FILE", help="check FILE and exit")
+    parser.add_argument("--log-level", choices=logs.LEVELS, default="info")
+    parser.add_argument("--log-format", choices=("auto", "json", "console"), default="auto")
+    args = parser.parse_args(argv)
+    logs.configure(args.log_level, args.log_format)
+
+    if args.check_config is not None:
+        try:
+            config = load_config(args.check_config)
+        except ConfigError as error:
+            print(f"trafexd: {error}", file=sys.stderr)
+            return 2
+        print(
+            f"{args.check_config}: ok (AS {config.bgp.asn}, "
+            f"{len(config.bgp.neighbors)} neighbor(s), API {config.api.listen})"
+        )
+        return 0
+
+    try:
+        config = load_config(args.config)
+        daemon = Daemon(config)
+    except (ConfigError, StoreError) as error:
+        print(f"trafexd: {error}", file=sys.stderr)
+        return 2
+
+    done = threading.Event()
+
+    def _signal(signum: int, frame: object) -> None:
+        log.info("trafexd.signal", signal=signal.Signals(signum).name)
+        done.set()
+
+    signal.signal(signal.SIGTERM, _signal)
+    signal.signal(signal.SIGINT, _signal)
+    try:
+        daemon.start()
+    except SidecarError as error:
+        print(f"trafexd: {error}", file=sys.stderr)
+        daemon.stop()
+        return 1
+    done.wait()
+    daemon.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,293 @@
+"""trafex.v1 API messages ⇄ the model. Used by the servicer and by trafex-ctl."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from trafex.bgp.stubs import trafex_pb2 as pb
+from trafex.control.events import Event, EventKind
+from trafex.model.errors import ValidationError
+from trafex.model.flowspec import (
+    ATTRIBUTE,
+    BitmaskTerm,
+    Family,
+    FlowActions,
+    FlowMatch,
+    FlowPrefix,
+    FlowRule,
+    NumericTerm,
+    RouteTarget,
+    RouteTargetKind,
+)
+from trafex.model.grammar import BITMASK_KEYWORDS, parse_match, parse_rule, render_rule
+from trafex.model.intent import FlowIntent, IntentMeta, RouteIntent
+from trafex.model.route import (
+    UnicastRoute,
+    format_community,
+    format_large_community,
+    parse_community,
+    parse_large_community,
+    parse_prefix,
+)
+
+_OPS = {
+    pb.NUMERIC_OP_EQ: (False, False, True),
+    pb.NUMERIC_OP_UNSPECIFIED: (False, False, True),
+    pb.NUMERIC_OP_NE: (True, True, False),
+    pb.NUMERIC_OP_LT: (True, False, False),
+    pb.NUMERIC_OP_LE: (True, False, True),
+    pb.NUMERIC_OP_GT: (False, True, False),
+    pb.NUMERIC_OP_GE: (False, True, True),
+    pb.NUMERIC_OP_TRUE: (True, True, True),
+    pb.NUMERIC_OP_FALSE: (False, False, False),
+}
+_OP_OF_BITS = {bits: op for op, bits in _OPS.items() if op != pb.NUMERIC_OP_UNSPECIFIED}
+_FAMILIES: dict[int, Family] = {
+    pb.ADDRESS_FAMILY_IPV4: Family.IPV4,
+    pb.ADDRESS_FAMILY_IPV6: Family.IPV6,
+}
+_FAMILY_PB: dict[Family, Any] = {v: k for k, v in _FAMILIES.items()}
+_RT_KINDS = {
+    pb.ROUTE_TARGET_KIND_AS2: RouteTargetKind.AS2,
+    pb.ROUTE_TARGET_KIND_AS4: RouteTargetKind.AS4,
+    pb.ROUTE_TARGET_KIND_IPV4: RouteTargetKind.IPV4,
+}
+_RT_PB = {v: k for k, v in _RT_KINDS.items()}
+_EVENTS = {kind: getattr(pb, "EVENT_KIND_" + kind.name) for kind in EventKind}
+EVENT_NAMES = {v: k.value for k, v in _EVENTS.items()}
+
+
+def timestamp(seconds: float) -> Timestamp:
+    ts = Timestamp()
+    ts.FromNanoseconds(int(seconds * 1e9))
+    return ts
+
+
+def from_timestamp(ts: Timestamp) -> float:
+    return ts.seconds + ts.nanos / 1e9
+
+
+# -- FlowSpec ---------------------------------------------------------------------------
+
+
+def family_from_proto(value: int) -> Family | None:
+    return _FAMILIES.get(value)
+
+
+def _prefix_from_proto(message: Any, name: str, family: Family | None) -> FlowPrefix:
+    text = message.prefix
+    if "/" not in text:
+        try:
+            bits = ipaddress.ip_address(text).max_prefixlen
+        except ValueError:
+            raise ValidationError(f"not a prefix: {text!r}", field=name) from None
+        text = f"{text}/{bits}"
+    prefix = FlowPrefix.parse(text, field_name=name)
+    if message.offset:
+        try:
+            return FlowPrefix(prefix.network, message.offset)
+        except ValidationError as error:
+            raise ValidationError(error.message, field=name) from None
+    return prefix
+
+
+def match_from_proto(message: Any) -> FlowMatch:
+    family = family_from_proto(message.family)
+    kwargs: dict[str, Any] = {}
+    for name in ("destination", "source"):
+        if message.HasField(name) and getattr(message, name).prefix:
+            kwargs[name] = _prefix_from_proto(getattr(message, name), name, family)
+    for keyword, attribute in ATTRIBUTE.items():
+        items = getattr(message, attribute)
+        if not items:
+            continue
+        if keyword in BITMASK_KEYWORDS:
+            kwargs[attribute] = tuple(
+                BitmaskTerm(t.value, match=t.match, not_=getattr(t, "not"), and_=getattr(t, "and"))
+                for t in items
+            )
+        else:
+            terms = []
+            for t in items:
+                if t.op not in _OPS:
+                    raise ValidationError(f"unknown operator {t.op}", field=keyword)
+                terms.append(NumericTerm(*_OPS[t.op], value=t.value, and_=getattr(t, "and")))
+            kwargs[attribute] = tuple(terms)
+    if family is None:
+        prefixes = [p for p in (kwargs.get("destination"), kwargs.get("source")) if p]
+        if prefixes:
+            family = prefixes[0].family
+        else:
+            family = Family.IPV6 if "flow_label" in kwargs else Family.IPV4
+    return FlowMatch(family, **kwargs)
+
+
+def match_to_proto(match: FlowMatch) -> Any:
+    message = pb.FlowMatch(family=_FAMILY_PB[match.family])
+    for name in ("destination", "source"):
+        prefix = getattr(match, name)
+        if prefix is not None:
+            getattr(message, name).CopyFrom(
+                pb.FlowPrefix(prefix=str(prefix.network), offset=prefix.offset)
+            )
+    for attribute in ATTRIBUTE.values():
+        terms = getattr(match, attribute)
+        target = getattr(message, attribute)
+        for term in terms:
+            item: Any
+            if isinstance(term, BitmaskTerm):
+                item = pb.BitmaskTerm(value=term.value, match=term.match)
+                setattr(item, "not", term.not_)
+            else:
+                item = pb.NumericTerm(op=_OP_OF_BITS[(term.lt, term.gt, term.eq)], value=term.value)
+            setattr(item, "and", term.and_)
+            target.append(item)
+    return message
+
+
+def actions_from_proto(message: Any) -> FlowActions:
+    rate: float | None = None
+    if message.discard:
+        if message.HasField("rate_limit"):
+            raise ValidationError("discard and rate-limit are both a traffic-rate", "discard")
+        rate = 0.0
+    elif message.HasField("rate_limit"):
+        rate = message.rate_limit
+    redirect = None
+    if message.HasField("redirect") and message.redirect.kind:
+        target = message.redirect
+        kind = _RT_KINDS.get(target.kind)
+        if kind is None:
+            raise ValidationError(f"unknown route-target kind {target.kind}", "redirect")
+        try:
+            glob: int | ipaddress.IPv4Address = (
+                ipaddress.IPv4Address(getattr(target, "global"))
+                if kind is RouteTargetKind.IPV4
+                else int(getattr(target, "global"))
+            )
+        except ValueError:
+            raise ValidationError(
+                f"bad global part {getattr(target, 'global')!r}", "redirect"
+            ) from None
+        redirect = RouteTarget(kind, glob, target.local)
+    mark = message.mark_dscp if message.HasField("mark_dscp") else None
+    return FlowActions(
+        rate=rate, redirect=redirect, mark=mark, sample=message.sample, terminal=message.terminal
+    )
+
+
+def actions_to_proto(actions: FlowActions) -> Any:
+    message = pb.FlowActions(
+        discard=actions.discard, sample=actions.sample, terminal=actions.terminal
+    )
+    if actions.rate is not None and not actions.discard:
+        message.rate_limit = actions.rate
+    if actions.redirect is not None:
+        message.redirect.CopyFrom(
+            pb.RouteTarget(kind=_RT_PB[actions.redirect.kind], local=actions.redirect.local_admin)
+        )
+        setattr(message.redirect, "global", str(actions.redirect.global_admin))
+    if actions.mark is not None:
+        message.mark_dscp = actions.mark
+    return message
+
+
+def _has_structure(spec: Any) -> bool:
+    return bool(spec.HasField("match") or spec.HasField("actions"))
+
+
+def rule_from_proto(spec: Any) -> FlowRule:
+    """A client's FlowSpec: the one-line text, or match + actions."""
+    if spec.text:
+        if _has_structure(spec):
+            raise ValidationError("give either text or match/actions, not both")
+        return parse_rule(spec.text)
+    if not spec.HasField("match"):
+        raise ValidationError("a rule needs a match (or text)")
+    return FlowRule(match_from_proto(spec.match), actions_from_proto(spec.actions))
+
+
+def rule_match_from_proto(spec: Any) -> FlowMatch:
+    if spec.text:
+        return parse_match(spec.text)
+    if not spec.HasField("match"):
+        raise ValidationError("give the match (or text) of the rule to delete")
+    return match_from_proto(spec.match)
+
+
+def rule_to_spec(rule: FlowRule) -> Any:
+    return pb.FlowSpec(match=match_to_proto(rule.match), actions=actions_to_proto(rule.actions))
+
+
+def meta_to_proto(meta: IntentMeta) -> Any:
+    message = pb.IntentMeta(id=meta.id, reason=meta.reason, origin=meta.origin)
+    message.created_at.CopyFrom(timestamp(meta.created_at))
+    message.updated_at.CopyFrom(timestamp(meta.updated_at))
+    if meta.expires_at is not None:
+        message.expires_at.CopyFrom(timestamp(meta.expires_at))
+    return message
+
+
+def flow_to_proto(intent: FlowIntent) -> Any:
+    return pb.FlowRule(
+        meta=meta_to_proto(intent.meta),
+        match=match_to_proto(intent.rule.match),
+        actions=actions_to_proto(intent.rule.actions),
+        text=render_rule(intent.rule),
+        nlri=intent.rule.match.encode().hex(),
+    )
+
+
+# -- routes -----------------------------------------------------------------------------
+
+
+def route_from_proto(spec: Any) -> UnicastRoute:
+    if not spec.prefix:
+        raise ValidationError("a route needs a prefix", field="prefix")
+    prefix = parse_prefix(spec.prefix)
+    next_hop = None
+    if spec.next_hop:
+        try:
+            next_hop = ipaddress.ip_address(spec.next_hop)
+        except ValueError:
+            raise ValidationError(f"not an address: {spec.next_hop!r}", "next-hop") from None
+    return UnicastRoute(
+        prefix=prefix,
+        next_hop=next_hop,
+        communities=tuple(parse_community(c) for c in spec.communities),
+        large_communities=tuple(parse_large_community(c) for c in spec.large_communities),
+        local_preference=spec.local_preference if spec.HasField("local_preference") else None,
+        med=spec.med if spec.HasField("med") else None,
+    )
+
+
+def route_to_spec(route: UnicastRoute) -> Any:
+    message = pb.RouteSpec(
+        prefix=str(route.prefix),
+        next_hop=str(route.next_hop) if route.next_hop else "",
+        communities=[format_community(c) for c in route.communities],
+        large_communities=[format_large_community(c) for c in route.large_communities],
+    )
+    if route.local_preference is not None:
+        message.local_preference = route.local_preference
+    if route.med is not None:
+        message.med = route.med
+    return message
+
+
+def route_intent_to_proto(intent: RouteIntent) -> Any:
+    return pb.Route(meta=meta_to_proto(intent.meta), spec=route_to_spec(intent.route))
+
+
+# -- events -----------------------------------------------------------------------------
+
+
+def event_to_proto(event: Event) -> Any:
+    message = pb.Event(
+        kind=_EVENTS[event.kind], id=event.id, subject=event.subject, detail=event.detail
+    )
+    message.time.CopyFrom(timestamp(event.time))
+    return message

@@ -1,0 +1,357 @@
+"""The TCP flow table: bounded memory, idle eviction, Wireshark's retransmission semantics.
+
+Each TCP conversation (both directions of one 4-tuple, VLAN ignored, as tshark
+matches them) owns two fixed 48-byte records in one ``bytearray`` slab, read
+and written with one ``struct`` call each. A dict maps each direction's key
+(packed ``src + dst + sport + dport``) to its record number; the two directions
+of a conversation are records ``2n`` and ``2n + 1``. Ints kept in ``__slots__``
+objects would cost ~30 bytes each, the slab costs 48 bytes per direction.
+
+:meth:`TcpFlowTable.segment` reproduces the part of Wireshark 4.0's
+``tcp_analyze_sequence_number`` that decides ``tcp.analysis.retransmission``
+(with its fast and spurious subsets): a segment carrying data, SYN or FIN that
+does not advance the direction's highest sequence number (``nextseq``) is a
+retransmission, unless it is a keep-alive, a zero-window probe, or an
+out-of-order segment (seen within the first RTT, or 3 ms, of ``nextseq``'s
+segment, and not ending exactly at ``nextseq``); a segment whose data the peer
+already acknowledged is a spurious retransmission; a segment answering two or
+more duplicate ACKs within 20 ms is a fast retransmission. Pure ACKs, window
+updates, keep-alives and window probes are never retransmissions.
+
+Known simplifications against Wireshark: the window is compared unscaled (only
+equality and zero are tested, which scaling does not change), and the list of
+unacknowledged segments is not kept, so Wireshark's cap of 1000 unacked
+segments (past which a SYN/FIN no longer advances ``nextseq``) is not modelled.
+"""
+
+from __future__ import annotations
+
+import struct
+from array import array
+from dataclasses import dataclass
+
+import structlog
+
+log = structlog.get_logger("trafex.detect.flows")
+
+M32 = 0xFFFFFFFF
+HALF = 0x80000000
+FAST_RETRANS_WINDOW_NS = 20_000_000
+DEFAULT_OOO_NS = 3_000_000
+
+# Record: nextseq, lastack, base_seq, retrans, dupacks, window, flags, [3 pad],
+# ack_t (last packet time; Wireshark's lastacktime), seq_t (time nextseq advanced),
+# aux (record 2n: the conversation's first RTT; record 2n+1: time of the latest SYN).
+_REC = struct.Struct("<IIIIHHB3xqqq")
+REC_SIZE = _REC.size
+_U32 = struct.Struct("<I")
+_Q = struct.Struct("<q")
+_OFF_LASTACK = 4
+_OFF_DUPACK_WIN_FLAGS = 16
+_OFF_ACK_T = 24
+_OFF_AUX = 40
+_HWB = struct.Struct("<HHB")
+
+F_BASE = 0x01  # base_seq known
+F_KEEPALIVE = 0x02  # last segment in this direction was a keep-alive
+F_ZWP = 0x04  # last segment in this direction was a zero-window probe
+F_RTT_PENDING = 0x08  # a SYN was seen and the first RTT is not known yet
+F_FIN = 0x10
+F_RST = 0x20
+F_REVBASE = 0x40  # this direction already gave the reverse its base_seq
+F_WIN_SEEN = 0x80  # a window was seen (Wireshark starts a direction's window at 2**32-1)
+
+_EMPTY = bytes(REC_SIZE)
+_GROW = 4096  # conversations added to the slab at a time
+
+
+@dataclass(frozen=True, slots=True)
+class FlowTableConfig:
+    """Bounds of the flow table. Times are seconds of packet time."""
+
+    max_flows: int = 1_000_000
+    idle_timeout: float = 120.0
+    closed_timeout: float = 10.0
+    sweep_interval: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class FlowTableStats:
+    flows: int
+    opened: int
+    evicted_idle: int
+    evicted_closed: int
+    evicted_full: int
+    port_reuses: int
+
+
+def reverse_key(key: bytes) -> bytes:
+    """The key of the opposite direction (``dst + src + dport + sport``)."""
+    if len(key) == 12:
+        return key[4:8] + key[0:4] + key[10:12] + key[8:10]
+    return key[16:32] + key[0:16] + key[34:36] + key[32:34]
+
+
+class TcpFlowTable:
+    """TCP conversations with per-direction sequence analysis and retransmission counts."""
+
+    def __init__(self, config: FlowTableConfig | None = None) -> None:
+        self.config = config or FlowTableConfig()
+        self._index: dict[bytes, int] = {}
+        self._keys: list[bytes | None] = []
+        self._slab = bytearray()
+        self._free = array("I")
+        self._capacity = 0
+        self._count = 0
+        self.opened = 0
+        self.evicted_idle = 0
+        self.evicted_closed = 0
+        self.evicted_full = 0
+        self.port_reuses = 0
+        self._idle_ns = int(self.config.idle_timeout * 1e9)
+        self._closed_ns = int(self.config.closed_timeout * 1e9)
+        self._sweep_ns = int(self.config.sweep_interval * 1e9)
+        self._next_sweep = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def stats(self) -> FlowTableStats:
+        return FlowTableStats(
+            flows=self._count,
+            opened=self.opened,
+            evicted_idle=self.evicted_idle,
+            evicted_closed=self.evicted_closed,
+            evicted_full=self.evicted_full,
+            port_reuses=self.port_reuses,
+        )
+
+    def retransmissions(self, key: bytes) -> int:
+        """The retransmission count of the direction ``key`` (0 when not tracked)."""
+        idx = self._index.get(key)
+        if idx is None:
+            return 0
+        return _U32.unpack_from(self._slab, idx * REC_SIZE + 12)[0]  # type: ignore[no-any-return]
+
+    def _open(self, key: bytes, now: int) -> int:
+        if self._count >= self.config.max_flows:
+            self._make_room(now)
+        if not self._free:
+            self._grow()
+        slot = self._free.pop()
+        off = slot * 2 * REC_SIZE
+        self._slab[off : off + 2 * REC_SIZE] = _EMPTY + _EMPTY
+        self._keys[slot] = key
+        self._index[key] = slot * 2
+        self._index[reverse_key(key)] = slot * 2 + 1
+        self._count += 1
+        self.opened += 1
+        return slot * 2
+
+    def _grow(self) -> None:
+        start = self._capacity
+        self._capacity += _GROW
+        self._slab.extend(bytes(_GROW * 2 * REC_SIZE))
+        self._keys.extend([None] * _GROW)
+        self._free.extend(range(self._capacity - 1, start - 1, -1))
+
+    def _drop(self, slot: int) -> None:
+        key = self._keys[slot]
+        if key is None:
+            return
+        self._keys[slot] = None
+        del self._index[key]
+        del self._index[reverse_key(key)]
+        self._free.append(slot)
+        self._count -= 1
+
+    def sweep(self, now: int, idle_ns: int | None = None) -> int:
+        """Evict idle and closed conversations; returns how many were evicted."""
+        idle = self._idle_ns if idle_ns is None else idle_ns
+        closed_ns = min(self._closed_ns, idle)
+        unpack = _REC.unpack_from
+        slab = self._slab
+        evicted = 0
+        for slot, key in enumerate(self._keys):
+            if key is None:
+                continue
+            off = slot * 2 * REC_SIZE
+            a = unpack(slab, off)
+            b = unpack(slab, off + REC_SIZE)
+            last = a[7] if a[7] > b[7] else b[7]
+            fa = a[6]
+            fb = b[6]
+            closed = (fa | fb) & F_RST or (fa & fb & F_FIN)
+            age = now - last
+            if closed and age > closed_ns:
+                self.evicted_closed += 1
+            elif age > idle:
+                self.evicted_idle += 1
+            else:
+                continue
+            self._drop(slot)
+            evicted += 1
+        self._next_sweep = now + self._sweep_ns
+        if evicted:
+            log.debug("flows.swept", evicted=evicted, flows=self._count)
+        return evicted
+
+    def maybe_sweep(self, now: int) -> None:
+        """Sweep when a sweep interval of packet time has passed since the last one."""
+        if now >= self._next_sweep:
+            if self._next_sweep == 0:
+                self._next_sweep = now + self._sweep_ns
+            else:
+                self.sweep(now)
+
+    def _make_room(self, now: int) -> None:
+        """The table is full: evict idle flows, then ever more recent ones, down to 90%."""
+        target = self.config.max_flows * 9 // 10
+        idle = self._idle_ns
+        while self._count > target and idle > 0:
+            before = self._count
+            self.sweep(now, idle)
+            self.evicted_full += before - self._count
+            idle //= 2
+        if self._count > target:
+            for slot, key in enumerate(self._keys):
+                if key is not None:
+                    self._drop(slot)
+                    self.evicted_full += 1
+                    if self._count <= target:
+                        break
+        log.info("flows.table_full", flows=self._count, max_flows=self.config.max_flows)
+
+    def segment(
+        self, key: bytes, seq: int, ack: int, flags: int, win: int, seglen: int, now: int
+    ) -> int:
+        """Analyse one TCP segment of direction ``key``; returns its retransmission count
+        if this segment is a retransmission, else 0.
+
+        ``seglen`` is the TCP payload length from the IP header (not the captured
+        length), ``now`` the packet time in nanoseconds.
+        """
+        idx = self._index.get(key)
+        if idx is None:
+            idx = self._open(key, now)
+        slab = self._slab
+        off = idx * REC_SIZE
+        nextseq, lastack, base, retrans, dupacks, window, fl, ack_t, seq_t, aux = _REC.unpack_from(
+            slab, off
+        )
+        roff = (idx ^ 1) * REC_SIZE
+        syn = flags & 0x02
+        if syn:
+            if fl & F_BASE and not flags & 0x10 and seq != base:
+                # A new SYN with another ISN on a known 4-tuple: a new conversation.
+                self.port_reuses += 1
+                aoff = (idx & ~1) * REC_SIZE
+                slab[aoff : aoff + 2 * REC_SIZE] = _EMPTY + _EMPTY
+                nextseq = lastack = base = retrans = dupacks = window = fl = 0
+                ack_t = seq_t = aux = 0
+            # Remember the time of the most recent SYN (record 2n+1's aux).
+            boff = (idx | 1) * REC_SIZE
+            if idx & 1:
+                aux = now
+            else:
+                _Q.pack_into(slab, boff + _OFF_AUX, now)
+            first_rtt = aux if not idx & 1 else _Q.unpack_from(slab, (idx & ~1) * REC_SIZE + 40)[0]
+            if first_rtt == 0:
+                fl |= F_RTT_PENDING
+                rdw = _HWB.unpack_from(slab, roff + _OFF_DUPACK_WIN_FLAGS)
+                slab[roff + 20] = rdw[2] | F_RTT_PENDING
+        if not fl & F_BASE:
+            base = seq if syn else (seq - 1) & M32
+            fl |= F_BASE
+        if flags & 0x10:
+            if fl & F_RTT_PENDING and not syn:
+                rtt = self._first_rtt(idx, now)
+                if not idx & 1:
+                    aux = rtt
+                if rtt:
+                    fl &= ~F_RTT_PENDING
+            if not fl & F_REVBASE:
+                rfl = slab[roff + 20]
+                if not rfl & F_BASE:
+                    _U32.pack_into(slab, roff + 8, (ack - 1) & M32)
+                    slab[roff + 20] = rfl | F_BASE
+                fl |= F_REVBASE
+
+        pflags = 0
+        if (
+            seglen == 1
+            and seq == nextseq
+            and slab[roff + 20] & F_WIN_SEEN
+            and _HWB.unpack_from(slab, roff + 16)[1] == 0
+        ):
+            # Zero-window probe: the peer's window is closed and this is its next byte.
+            pflags = F_ZWP
+        else:
+            if seglen <= 1 and seq == ((nextseq - 1) & M32) and not flags & 0x07:
+                pflags = F_KEEPALIVE
+            if (
+                seglen == 0
+                and win
+                and win == window
+                and seq == nextseq
+                and ack == lastack
+                and not flags & 0x07
+                and not slab[roff + 20] & F_KEEPALIVE
+            ):
+                # Duplicate ACK (an ACK of a keep-alive is not one).
+                dupacks = dupacks + 1 if dupacks < 0xFFFF else dupacks
+        if ack != lastack:
+            dupacks = 0
+
+        count = 0
+        if (seglen or flags & 0x03) and not pflags & F_KEEPALIVE:
+            not_advanced = nextseq != 0 and ((seq - nextseq) & M32) >= HALF
+            end = (seq + seglen) & M32
+            r_lastack = _U32.unpack_from(slab, roff + _OFF_LASTACK)[0] if seglen else 0
+            spurious = seglen and r_lastack and ((r_lastack - end) & M32) < HALF
+            if not_advanced or spurious:
+                r_dupacks = _HWB.unpack_from(slab, roff + 16)[0]
+                r_lastack = _U32.unpack_from(slab, roff + _OFF_LASTACK)[0]
+                r_ack_t = _Q.unpack_from(slab, roff + _OFF_ACK_T)[0]
+                if (
+                    not_advanced
+                    and r_dupacks >= 2
+                    and r_lastack == seq
+                    and 0 <= now - r_ack_t < FAST_RETRANS_WINDOW_NS
+                ):
+                    count = retrans = retrans + 1  # fast retransmission
+                else:
+                    rtt = _Q.unpack_from(slab, (idx & ~1) * REC_SIZE + _OFF_AUX)[0]
+                    threshold = rtt if rtt else DEFAULT_OOO_NS
+                    if not_advanced and 0 <= now - seq_t < threshold and nextseq != end:
+                        pass  # out-of-order
+                    elif spurious or not_advanced:
+                        count = retrans = retrans + 1
+
+        nseq = (seq + seglen) & M32
+        if seglen or flags & 0x03:
+            if flags & 0x03:
+                nseq = (nseq + 1) & M32
+        if (nextseq == 0 or ((nextseq - nseq) & M32) >= HALF) and not pflags & F_ZWP:
+            nextseq = nseq
+            seq_t = now
+        fl = (fl & ~(F_KEEPALIVE | F_ZWP)) | pflags | F_WIN_SEEN
+        if flags & 0x05:
+            fl |= F_FIN if flags & 0x01 else F_RST
+        _REC.pack_into(slab, off, nextseq, ack, base, retrans, dupacks, win, fl, now, seq_t, aux)
+        return count
+
+    def _first_rtt(self, idx: int, now: int) -> int:
+        """Set the conversation's first RTT: from its latest SYN to this first ACK."""
+        slab = self._slab
+        aoff = (idx & ~1) * REC_SIZE
+        rtt: int = _Q.unpack_from(slab, aoff + _OFF_AUX)[0]
+        if rtt:
+            return rtt
+        mru_syn: int = _Q.unpack_from(slab, aoff + REC_SIZE + _OFF_AUX)[0]
+        rtt = now - mru_syn
+        _Q.pack_into(slab, aoff + _OFF_AUX, rtt)
+        if rtt:
+            other = (idx ^ 1) * REC_SIZE
+            slab[other + 20] &= ~F_RTT_PENDING & 0xFF
+        return rtt
