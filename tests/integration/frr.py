@@ -83,6 +83,8 @@ HOST_V6: Final = "host-v6"
 FRR_DIR: Final = Path(os.environ.get("TRAFEX_FRR_DIR", "/usr/lib/frr"))
 BGPD: Final = FRR_DIR / "bgpd"
 ZEBRA: Final = FRR_DIR / "zebra"
+#: Where FRR daemons keep per-process crash-log buffers (``NAME.PID``).
+FRR_TMPDIR: Final = Path("/var/tmp/frr")
 
 VTYSH_TIMEOUT: Final = 15.0
 STOP_TIMEOUT: Final = 5.0
@@ -672,6 +674,8 @@ class FrrRouter:
             problem = _stop(daemon)
             if problem:
                 problems.append(problem)
+            else:
+                self._collect_frr_tmpdir(daemon)
         try:
             self.network.destroy()
         except NetnsError as exc:
@@ -680,6 +684,19 @@ class FrrRouter:
             shutil.rmtree(self.socket_dir, ignore_errors=True)
         if problems:
             raise FrrError(f"{self!r} left something behind: {'; '.join(problems)}")
+
+    def _collect_frr_tmpdir(self, daemon: _Daemon) -> None:
+        """Move the daemon's ``/var/tmp/frr/NAME.PID`` (FRR's crash-log buffers; zebra leaves
+        it behind even after SIGTERM) into the workdir, so no run clutters the host."""
+        if daemon.process is None:
+            return
+        leftover = FRR_TMPDIR / f"{daemon.name}.{daemon.process.pid}"
+        if not leftover.is_dir():
+            return
+        try:
+            shutil.move(leftover, self.workdir / f"{leftover.name}.var-tmp-frr")
+        except OSError:
+            shutil.rmtree(leftover, ignore_errors=True)
 
     # -- health ---------------------------------------------------------------------
     def alive(self) -> dict[str, bool]:

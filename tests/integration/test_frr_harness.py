@@ -415,9 +415,11 @@ def test_failed_start_reports_log_and_removes_namespace(
 @pytest.mark.integration
 def test_alive_reports_a_killed_daemon(frr_router_factory: FrrRouterFactory) -> None:
     """alive() turns False when bgpd dies, wait_until fails fast naming the dead daemon
-    instead of waiting for its deadline, and close() still cleans up."""
+    instead of waiting for its deadline, and close() still cleans up (including FRR's
+    /var/tmp/frr/bgpd.PID, which a killed daemon leaves behind)."""
     router = frr_router_factory()
-    os.kill(router.pids()["bgpd"], signal.SIGKILL)
+    pid = router.pids()["bgpd"]
+    os.kill(pid, signal.SIGKILL)
     router.wait_until(lambda: not router.alive()["bgpd"], 5, "bgpd to die")
 
     started = time.monotonic()
@@ -427,6 +429,7 @@ def test_alive_reports_a_killed_daemon(frr_router_factory: FrrRouterFactory) -> 
 
     router.close()
     assert not namespace_exists(router.namespace)
+    assert not (frr.FRR_TMPDIR / f"bgpd.{pid}").exists()
 
 
 # --- what a real BGP speaker's announcements look like in FRR -------------------------
