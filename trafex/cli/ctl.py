@@ -242,7 +242,9 @@ def _has_match_options(args: argparse.Namespace) -> bool:
 
 
 def cmd_list_flows(stub: Any, args: argparse.Namespace) -> int:
-    family = {None: 0, "ipv4": pb.ADDRESS_FAMILY_IPV4, "ipv6": pb.ADDRESS_FAMILY_IPV6}[args.family]
+    family: Any = {None: 0, "ipv4": pb.ADDRESS_FAMILY_IPV4, "ipv6": pb.ADDRESS_FAMILY_IPV6}[
+        args.family
+    ]
     rules = [flow_dict(r.rule) for r in stub.ListFlows(pb.ListFlowsRequest(family=family))]
     rows = [
         (r["id"], r["family"], r["text"], r["origin"], _expires_in(r["expires_at"]), r["reason"])

@@ -82,6 +82,7 @@ class ControllerConfig:
     reconcile_interval: float = 30.0
     expiry_interval: float = 1.0
     batch_size: int = 1000
+    max_terms_per_component: int = 5
 
 
 @dataclass(frozen=True)
@@ -265,7 +266,12 @@ def parse_config(data: Mapping[str, Any]) -> Config:
             ctl_table.take("expiry_interval", (int, float), defaults.controller.expiry_interval)
         ),
         batch_size=ctl_table.take("batch_size", int, defaults.controller.batch_size),
+        max_terms_per_component=ctl_table.take(
+            "max_terms_per_component", int, defaults.controller.max_terms_per_component
+        ),
     )
+    if controller.max_terms_per_component < 0:
+        raise ConfigError("controller.max_terms_per_component: use 0 (no limit) or more")
     if controller.reconcile_interval <= 0 or controller.expiry_interval <= 0:
         raise ConfigError("controller: intervals must be positive")
     if not 1 <= controller.batch_size <= 100_000:

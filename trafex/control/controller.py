@@ -17,6 +17,7 @@ import structlog
 
 from trafex.bgp.client import GobgpClient, SidecarError, Signature, Withdrawable
 from trafex.control.events import Event, EventBus, EventKind
+from trafex.control.guardrails import DEFAULT_MAX_TERMS, check_rule
 from trafex.control.reconcile import Announceable, Plan, expired, plan
 from trafex.control.store import Store
 from trafex.model.errors import TrafexError, ValidationError
@@ -66,12 +67,14 @@ class Controller:
         events: EventBus,
         *,
         batch_size: int = 1000,
+        max_terms: int = DEFAULT_MAX_TERMS,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._client = client
         self._events = events
         self._batch = batch_size
+        self._max_terms = max_terms
         self._clock = clock
         self._lock = threading.RLock()
         self._intents: dict[str, Intent] = {}  # key → intent
@@ -149,6 +152,8 @@ class Controller:
             staged: dict[str, Intent] = {}
             changed: list[Announceable] = []
             for item, options in items:
+                if isinstance(item, FlowRule):
+                    check_rule(item, max_terms=self._max_terms)
                 key = item.key
                 existing = staged.get(key) or self._intents.get(key)
                 kind = "fs" if isinstance(item, FlowRule) else "rt"

@@ -48,7 +48,11 @@ class Daemon:
         self.store = Store(config.state.dir)
         self.client = GobgpClient(config.gobgp.api)
         self.controller = Controller(
-            self.store, self.client, self.events, batch_size=config.controller.batch_size
+            self.store,
+            self.client,
+            self.events,
+            batch_size=config.controller.batch_size,
+            max_terms=config.controller.max_terms_per_component,
         )
         self.sidecar = Sidecar(
             config.gobgp,

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import itertools
 import math
 import struct
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from trafex.model.errors import ValidationError
@@ -282,6 +283,46 @@ def _check_terms(keyword: str, terms: tuple[Term, ...], spec: _Spec, family: Fam
         raise ValidationError("dont-fragment does not exist in IPv6 (RFC 8956)", keyword)
 
 
+MAX_NE_BRANCHES = 16
+
+
+def _is_ne(term: Term) -> bool:
+    return isinstance(term, NumericTerm) and term.lt and term.gt and not term.eq
+
+
+def expand_not_equal(terms: tuple[NumericTerm, ...]) -> tuple[NumericTerm, ...]:
+    """Rewrite ``!=v`` as the equivalent ``<v`` OR ``>v``, distributed over AND-chains.
+
+    RFC 8955 allows the lt|gt operator, but FRR 8.4 answers it with an UPDATE error
+    NOTIFICATION that resets the session (every rule on it is lost). ``<v >v`` means
+    the same to every receiver.
+    """
+    if not any(_is_ne(t) for t in terms):
+        return terms
+    chains: list[list[NumericTerm]] = []
+    for term in terms:
+        if term.and_ and chains:
+            chains[-1].append(term)
+        else:
+            chains.append([term])
+    out: list[NumericTerm] = []
+    for chain in chains:
+        options = [
+            [
+                NumericTerm(True, False, False, t.value),
+                NumericTerm(False, True, False, t.value),
+            ]
+            if _is_ne(t)
+            else [t]
+            for t in chain
+        ]
+        for combo in itertools.product(*options):
+            out.extend(replace(t, and_=index > 0) for index, t in enumerate(combo))
+    if len(out) > MAX_NE_BRANCHES * 2:
+        raise ValidationError("too many != terms to write as < and > (at most 4 per chain)")
+    return tuple(out)
+
+
 def _single_equal(terms: tuple[Term, ...]) -> int | None:
     """The value when a numeric component is exactly one ``=value`` term."""
     if len(terms) == 1 and isinstance(terms[0], NumericTerm) and terms[0].op == "=":
@@ -326,6 +367,12 @@ class FlowMatch:
             if not isinstance(terms, tuple):
                 object.__setattr__(self, ATTRIBUTE[keyword], tuple(terms))
                 terms = getattr(self, ATTRIBUTE[keyword])
+            if spec.numeric and any(_is_ne(t) for t in terms):
+                try:
+                    terms = expand_not_equal(terms)
+                except ValidationError as error:
+                    raise ValidationError(error.message, field=keyword) from None
+                object.__setattr__(self, ATTRIBUTE[keyword], terms)
             if terms:
                 present = True
                 _check_terms(keyword, terms, spec, self.family)
