@@ -241,25 +241,28 @@ class TcpFlowTable:
         )
         roff = (idx ^ 1) * REC_SIZE
         syn = flags & 0x02
-        if syn:
-            if fl & F_BASE and not flags & 0x10 and seq != base:
-                # A new SYN with another ISN on a known 4-tuple: a new conversation.
+        if syn and fl & F_BASE:
+            if flags & 0x10:
+                if seq != base:
+                    base = seq  # a SYN/ACK with another ISN: Wireshark rebases, keeps state
+                    self.port_reuses += 1
+            elif seq != base or (fl | slab[roff + 20]) & (F_FIN | F_RST):
+                # A SYN with another ISN, or after FIN/RST: a new conversation.
                 self.port_reuses += 1
                 aoff = (idx & ~1) * REC_SIZE
                 slab[aoff : aoff + 2 * REC_SIZE] = _EMPTY + _EMPTY
                 nextseq = lastack = base = retrans = dupacks = window = fl = 0
                 ack_t = seq_t = aux = 0
+        if syn and not flags & 0x10:
             # Remember the time of the most recent SYN (record 2n+1's aux).
-            boff = (idx | 1) * REC_SIZE
             if idx & 1:
                 aux = now
             else:
-                _Q.pack_into(slab, boff + _OFF_AUX, now)
+                _Q.pack_into(slab, (idx | 1) * REC_SIZE + _OFF_AUX, now)
             first_rtt = aux if not idx & 1 else _Q.unpack_from(slab, (idx & ~1) * REC_SIZE + 40)[0]
             if first_rtt == 0:
                 fl |= F_RTT_PENDING
-                rdw = _HWB.unpack_from(slab, roff + _OFF_DUPACK_WIN_FLAGS)
-                slab[roff + 20] = rdw[2] | F_RTT_PENDING
+                slab[roff + 20] |= F_RTT_PENDING
         if not fl & F_BASE:
             base = seq if syn else (seq - 1) & M32
             fl |= F_BASE
@@ -320,13 +323,14 @@ class TcpFlowTable:
                     and 0 <= now - r_ack_t < FAST_RETRANS_WINDOW_NS
                 ):
                     count = retrans = retrans + 1  # fast retransmission
+                elif spurious:
+                    count = retrans = retrans + 1  # the peer already acknowledged this data
                 else:
                     rtt = _Q.unpack_from(slab, (idx & ~1) * REC_SIZE + _OFF_AUX)[0]
                     threshold = rtt if rtt else DEFAULT_OOO_NS
-                    if not_advanced and 0 <= now - seq_t < threshold and nextseq != end:
-                        pass  # out-of-order
-                    elif spurious or not_advanced:
-                        count = retrans = retrans + 1
+                    full_end = (end + 1) & M32 if flags & 0x03 else end
+                    if not (0 <= now - seq_t < threshold and nextseq != full_end):
+                        count = retrans = retrans + 1  # else out-of-order
 
         nseq = (seq + seglen) & M32
         if seglen or flags & 0x03:

@@ -1,0 +1,713 @@
+"""The fast path: decode link, IP and TCP/UDP headers with ``struct`` and dispatch.
+
+No per-packet object is created on the common path: a frame is handled where
+it lies in the source's buffer (``buf`` from offset ``off``, ``caplen`` bytes
+captured, ``wirelen`` on the wire), fields go to local variables, the flow
+key is one slice of the buffer. Detectors are called only for what they asked
+for (see :class:`~trafex.detect.detector.Interests`); the shared
+:class:`~trafex.detect.packet.PacketView` is filled only then.
+
+Lengths follow tshark: the TCP segment length comes from the IP header
+(bounded by the frame's length on the wire), not from the captured bytes, so
+snaplen-cut packets are still analysed. A frame too short for the headers the
+fast path needs, or with impossible header lengths, is counted in ``bad`` and
+skipped. IP fragments are counted and shown to per-packet detectors but their
+transport headers are not parsed (no reassembly); an atomic IPv6 fragment (offset
+0, no more fragments) is an ordinary packet.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Sequence
+
+from trafex.detect.detection import Detection
+from trafex.detect.detector import Detector
+from trafex.detect.flowtable import TcpFlowTable
+from trafex.detect.packet import PacketView
+
+FrameHandler = Callable[[bytes, int, int, int, int], None]
+
+# Link-layer header types (https://www.tcpdump.org/linktypes.html).
+LINKTYPE_NULL = 0
+LINKTYPE_ETHERNET = 1
+LINKTYPE_PPP = 9
+LINKTYPE_FDDI = 10
+LINKTYPE_RAW_BSD = 12
+LINKTYPE_RAW_BSD2 = 14
+LINKTYPE_PPP_HDLC = 50
+LINKTYPE_RAW = 101
+LINKTYPE_IEEE802_11 = 105
+LINKTYPE_LOOP = 108
+LINKTYPE_LINUX_SLL = 113
+LINKTYPE_IEEE802_11_RADIOTAP = 127
+LINKTYPE_IPV4 = 228
+LINKTYPE_IPV6 = 229
+LINKTYPE_NFLOG = 239
+LINKTYPE_LINUX_SLL2 = 276
+
+ETH_IPV4 = 0x0800
+ETH_IPV6 = 0x86DD
+_VLAN_TYPES = frozenset({0x8100, 0x88A8, 0x9100, 0x9200})
+ETH_PPPOE_SESSION = 0x8864
+ETH_MPLS = frozenset({0x8847, 0x8848})
+ETH_TEB = 0x6558
+
+UDP_VXLAN = 4789
+UDP_GENEVE = 6081
+UDP_TEREDO = 3544
+MAX_TUNNEL_DEPTH = 4
+
+_IP4 = struct.Struct("!BxHHHBB")
+_IP6 = struct.Struct("!IHBB")
+_TCP = struct.Struct("!HHIIHH")
+_UDP = struct.Struct("!HHH")
+_U16 = struct.Struct("!H")
+_IPV6_EXT = frozenset({0, 43, 60, 51, 135, 139, 140})
+
+_SNAP = b"\xaa\xaa\x03"
+
+
+class Decoder:
+    """Turns frames into flow-table updates and detector calls; counts what it skips."""
+
+    def __init__(
+        self,
+        detectors: Sequence[Detector],
+        flows: TcpFlowTable | None,
+        emit: Callable[[Detection], None],
+    ) -> None:
+        self.pkt = PacketView()
+        self._emit = emit
+        self.bad = 0
+        self.non_ip = 0
+        self.fragments = 0
+        self.unsupported = 0
+        self.detections = 0
+        self._depth = 0
+        self._per_packet = tuple(d.on_packet for d in detectors if d.interests.packets)
+        self._retrans = tuple(d.on_retransmission for d in detectors if d.interests.retransmissions)
+        udp: dict[int, list[Callable[[PacketView, bytes], Sequence[Detection]]]] = {}
+        tcp: dict[int, list[Callable[[PacketView, bytes], Sequence[Detection]]]] = {}
+        for d in detectors:
+            for port in d.interests.udp_ports:
+                udp.setdefault(port, []).append(d.on_payload)
+            for port in d.interests.tcp_ports:
+                tcp.setdefault(port, []).append(d.on_payload)
+        self._udp_ports = {k: tuple(v) for k, v in udp.items()}
+        self._tcp_ports = {k: tuple(v) for k, v in tcp.items()}
+        self._flows = flows if self._retrans else None
+
+    # -- link layers -------------------------------------------------------------------
+
+    def handler(self, linktype: int) -> FrameHandler:
+        """The frame handler for a link-layer header type (unknown types are counted)."""
+        handlers: dict[int, FrameHandler] = {
+            LINKTYPE_ETHERNET: self.ether,
+            LINKTYPE_NULL: self.null,
+            LINKTYPE_LOOP: self.loop,
+            LINKTYPE_RAW: self.raw,
+            LINKTYPE_RAW_BSD: self.raw,
+            LINKTYPE_RAW_BSD2: self.raw,
+            LINKTYPE_IPV4: self.raw,
+            LINKTYPE_IPV6: self.raw,
+            LINKTYPE_LINUX_SLL: self.sll,
+            LINKTYPE_LINUX_SLL2: self.sll2,
+            LINKTYPE_NFLOG: self.nflog,
+            LINKTYPE_FDDI: self.fddi,
+            LINKTYPE_IEEE802_11: self.wlan,
+            LINKTYPE_IEEE802_11_RADIOTAP: self.radiotap,
+            LINKTYPE_PPP: self.ppp,
+            LINKTYPE_PPP_HDLC: self.ppp,
+        }
+        return handlers.get(linktype & 0x0FFFFFFF, self.unsupported_frame)
+
+    def unsupported_frame(self, buf: bytes, off: int, caplen: int, wirelen: int, ts: int) -> None:
+        self.unsupported += 1
+
+    def ether(self, buf: bytes, off: int, caplen: int, wirelen: int, ts: int) -> None:
+        if caplen < 14:
+            self.bad += 1
+            return
+        et = (buf[off + 12] << 8) | buf[off + 13]
+        if et == ETH_IPV4:
+            self._ip4(buf, off + 14, off + caplen, wirelen - 14, ts)
+        elif et == ETH_IPV6:
+            self._ip6(buf, off + 14, off + caplen, wirelen - 14, ts)
+        else:
+            self._ethertype(et, buf, off + 14, off + caplen, wirelen - 14, ts)
+
+    def _ethertype(self, et: int, buf: bytes, q: int, end: int, rlen: int, ts: int) -> None:
+        """Everything after an Ethernet type field: VLAN tags, PPPoE, MPLS, SNAP, IP."""
+        while True:
+            if et == ETH_IPV4:
+                self._ip4(buf, q, end, rlen, ts)
+                return
+            if et == ETH_IPV6:
+                self._ip6(buf, q, end, rlen, ts)
+                return
+            if et in _VLAN_TYPES:
+                if q + 4 > end:
+                    self.bad += 1
+                    return
+                et = (buf[q + 2] << 8) | buf[q + 3]
+                q += 4
+                rlen -= 4
+            elif et == ETH_PPPOE_SESSION:
+                if q + 8 > end:
+                    self.bad += 1
+                    return
+                # The PPPoE length (PPP protocol field included) bounds the IP packet.
+                plen = ((buf[q + 4] << 8) | buf[q + 5]) - 2
+                rlen = min(rlen - 8, plen)
+                self._ppp_proto((buf[q + 6] << 8) | buf[q + 7], buf, q + 8, end, rlen, ts)
+                return
+            elif et in ETH_MPLS:
+                while True:
+                    if q + 4 > end:
+                        self.bad += 1
+                        return
+                    bottom = buf[q + 2] & 1
+                    q += 4
+                    rlen -= 4
+                    if bottom:
+                        break
+                self._ip_by_version(buf, q, end, rlen, ts)
+                return
+            elif et < 0x0600:  # 802.3 length field: LLC, maybe SNAP
+                if buf[q : q + 3] == _SNAP and q + 8 <= end:
+                    et = (buf[q + 6] << 8) | buf[q + 7]
+                    q += 8
+                    rlen -= 8
+                else:
+                    self.non_ip += 1
+                    return
+            elif et == ETH_TEB:
+                self._inner_ether(buf, q, end, rlen, ts)
+                return
+            else:
+                self.non_ip += 1
+                return
+
+    def _inner_ether(self, buf: bytes, q: int, end: int, rlen: int, ts: int) -> None:
+        if self._depth >= MAX_TUNNEL_DEPTH or q + 14 > end:
+            return
+        self._depth += 1
+        try:
+            self._ethertype((buf[q + 12] << 8) | buf[q + 13], buf, q + 14, end, rlen - 14, ts)
+        finally:
+            self._depth -= 1
+
+    def _ip_by_version(self, buf: bytes, q: int, end: int, rlen: int, ts: int) -> None:
+        if q >= end:
+            self.bad += 1
+            return
+        version = buf[q] >> 4
+        if version == 4:
+            self._ip4(buf, q, end, rlen, ts)
+        elif version == 6:
+            self._ip6(buf, q, end, rlen, ts)
+        else:
+            self.bad += 1
+
+    def _ppp_proto(self, proto: int, buf: bytes, q: int, end: int, rlen: int, ts: int) -> None:
+        if proto == 0x0021:
+            self._ip4(buf, q, end, rlen, ts)
+        elif proto == 0x0057:
+            self._ip6(buf, q, end, rlen, ts)
+        else:
+            self.non_ip += 1
+
+    def raw(self, buf: bytes, off: int, caplen: int, wirelen: int, ts: int) -> None:
+        self._ip_by_version(buf, off, off + caplen, wirelen, ts)
+
+    def null(self, buf: bytes, off: int, caplen: int, wirelen: int, ts: int) -> None:
+        if caplen < 4:
+            self.bad += 1
+            return
+        family = int.from_bytes(buf[off : off + 4], "little")
+        if family > 0xFFFF:
+            family = int.from_bytes(buf[off : off + 4], "big")
+        self._bsd_family(family, buf, off, caplen, wirelen, ts)
+
+    def loop(self, buf: bytes, off: int, caplen: int, wirelen: int, ts: int) -> None:
+        if caplen < 4:
+            self.bad += 1
+            return
+        family = int.from_bytes(buf[off : off + 4], "big")
+        self._bsd_family(family, buf, off, caplen, wirelen, ts)
+
+    def _bsd_family(
+        self, family: int, buf: bytes, off: int, caplen: int, wirelen: int, ts: int
+    ) -> None:
+        if family == 2:
+            self._ip4(buf, off + 4, off + caplen, wirelen - 4, ts)
+        elif family in (10, 24, 28, 30):
+            self._ip6(buf, off + 4, off + caplen, wirelen - 4, ts)
+        else:
+            self.non_ip += 1
+
+    def sll(self, buf: bytes, off: int, caplen: int, wirelen: int, ts: int) -> None:
+        if caplen < 16:
+            self.bad += 1
+            return
+        et = (buf[off + 14] << 8) | buf[off + 15]
+        self._ethertype(et, buf, off + 16, off + caplen, wirelen - 16, ts)
+
+    def sll2(self, buf: bytes, off: int, caplen: int, wirelen: int, ts: int) -> None:
+        if caplen < 20:
+            self.bad += 1
+            return
+        et = (buf[off] << 8) | buf[off + 1]
+        self._ethertype(et, buf, off + 20, off + caplen, wirelen - 20, ts)
+
+    def ppp(self, buf: bytes, off: int, caplen: int, wirelen: int, ts: int) -> None:
+        q = off
+        if buf[q : q + 2] == b"\xff\x03":
+            q += 2
+        if q + 2 > off + caplen:
+            self.bad += 1
+            return
+        proto = (buf[q] << 8) | buf[q + 1]
+        self._ppp_proto(proto, buf, q + 2, off + caplen, wirelen - (q + 2 - off), ts)
+
+    def fddi(self, buf: bytes, off: int, caplen: int, wirelen: int, ts: int) -> None:
+        # Frame control (1), destination (6), source (6), then LLC/SNAP.
+        q = off + 13
+        if caplen < 21 or buf[q : q + 3] != _SNAP:
+            self.non_ip += 1
+            return
+        et = (buf[q + 6] << 8) | buf[q + 7]
+        self._ethertype(et, buf, q + 8, off + caplen, wirelen - 21, ts)
+
+    def radiotap(self, buf: bytes, off: int, caplen: int, wirelen: int, ts: int) -> None:
+        if caplen < 8:
+            self.bad += 1
+            return
+        hlen = buf[off + 2] | (buf[off + 3] << 8)
+        if hlen < 8 or hlen > caplen:
+            self.bad += 1
+            return
+        self.wlan(buf, off + hlen, caplen - hlen, wirelen - hlen, ts)
+
+    def wlan(self, buf: bytes, off: int, caplen: int, wirelen: int, ts: int) -> None:
+        if caplen < 24:
+            self.bad += 1
+            return
+        fc0 = buf[off]
+        fc1 = buf[off + 1]
+        if (fc0 >> 2) & 3 != 2 or fc1 & 0x40:  # data frames only, not protected
+            self.non_ip += 1
+            return
+        hlen = 24
+        if fc1 & 3 == 3:
+            hlen += 6
+        if fc0 & 0x80:  # QoS data
+            hlen += 2
+            if fc1 & 0x80:  # +HTC
+                hlen += 4
+        if fc0 & 0x40:  # null-function subtypes carry no data
+            self.non_ip += 1
+            return
+        q = off + hlen
+        if q + 8 > off + caplen or buf[q : q + 3] != _SNAP:
+            self.non_ip += 1
+            return
+        et = (buf[q + 6] << 8) | buf[q + 7]
+        self._ethertype(et, buf, q + 8, off + caplen, wirelen - hlen - 8, ts)
+
+    def nflog(self, buf: bytes, off: int, caplen: int, wirelen: int, ts: int) -> None:
+        end = off + caplen
+        if caplen < 4:
+            self.bad += 1
+            return
+        family = buf[off]
+        q = off + 4
+        while q + 4 <= end:
+            tlv_len = buf[q] | (buf[q + 1] << 8)
+            tlv_type = buf[q + 2] | (buf[q + 3] << 8)
+            if tlv_len < 4:
+                break
+            if tlv_type == 9:  # NFULA_PAYLOAD
+                body_end = min(q + tlv_len, end)
+                rlen = tlv_len - 4
+                if family == 2:
+                    self._ip4(buf, q + 4, body_end, rlen, ts)
+                elif family == 10:
+                    self._ip6(buf, q + 4, body_end, rlen, ts)
+                else:
+                    self._ip_by_version(buf, q + 4, body_end, rlen, ts)
+                return
+            q += (tlv_len + 3) & ~3
+        self.non_ip += 1
+
+    # -- IP ----------------------------------------------------------------------------
+
+    def _ip4(self, buf: bytes, q: int, end: int, rlen: int, ts: int) -> None:
+        if q + 20 > end:
+            self.bad += 1
+            return
+        vihl, tot, _ident, frag, ttl, proto = _IP4.unpack_from(buf, q)
+        ihl = (vihl & 0x0F) << 2
+        if vihl >> 4 != 4 or ihl < 20 or tot < ihl:
+            self.bad += 1
+            return
+        tot = min(tot, rlen)
+        p = q + ihl
+        if frag & 0x3FFF:
+            self.fragments += 1
+            if self._per_packet:
+                self._packet(
+                    ts,
+                    4,
+                    buf[q + 12 : q + 16],
+                    buf[q + 16 : q + 20],
+                    proto,
+                    0,
+                    0,
+                    ttl,
+                    tot,
+                    0,
+                    0,
+                    0,
+                    True,
+                )
+            return
+        if proto == 6:
+            self._tcp(buf, q + 12, 8, p, end, tot - ihl, ts, 4, ttl, tot)
+        elif proto == 17:
+            self._udp(buf, q + 12, 8, p, end, tot - ihl, ts, 4, ttl, tot)
+        else:
+            if self._per_packet:
+                self._packet(
+                    ts,
+                    4,
+                    buf[q + 12 : q + 16],
+                    buf[q + 16 : q + 20],
+                    proto,
+                    0,
+                    0,
+                    ttl,
+                    tot,
+                    0,
+                    0,
+                    0,
+                    False,
+                )
+            if proto == 4 or proto == 41 or proto == 47:
+                self._ip_tunnel(proto, buf, p, end, tot - ihl, ts)
+
+    def _ip6(self, buf: bytes, q: int, end: int, rlen: int, ts: int) -> None:
+        if q + 40 > end:
+            self.bad += 1
+            return
+        vtc, plen, nh, hlim = _IP6.unpack_from(buf, q)
+        if vtc >> 28 != 6:
+            self.bad += 1
+            return
+        tot = 40 + plen
+        if tot > rlen or (plen == 0 and nh == 0):
+            tot = rlen
+        p = q + 40
+        while nh in _IPV6_EXT or nh == 44:
+            if p + 8 > end:
+                self.bad += 1
+                return
+            if nh == 44:
+                frag = (buf[p + 2] << 8) | buf[p + 3]
+                if frag & 0xFFF9:
+                    self.fragments += 1
+                    if self._per_packet:
+                        self._packet(
+                            ts,
+                            6,
+                            buf[q + 8 : q + 24],
+                            buf[q + 24 : q + 40],
+                            buf[p],
+                            0,
+                            0,
+                            hlim,
+                            tot,
+                            0,
+                            0,
+                            0,
+                            True,
+                        )
+                    return
+                nh = buf[p]
+                p += 8
+            elif nh == 51:
+                nh, ln = buf[p], (buf[p + 1] + 2) << 2
+                p += ln
+            else:
+                nh, ln = buf[p], (buf[p + 1] + 1) << 3
+                p += ln
+        l4len = tot - (p - q)
+        if l4len < 0:
+            self.bad += 1
+            return
+        if nh == 6:
+            self._tcp(buf, q + 8, 32, p, end, l4len, ts, 6, hlim, tot)
+        elif nh == 17:
+            self._udp(buf, q + 8, 32, p, end, l4len, ts, 6, hlim, tot)
+        else:
+            if self._per_packet:
+                self._packet(
+                    ts,
+                    6,
+                    buf[q + 8 : q + 24],
+                    buf[q + 24 : q + 40],
+                    nh,
+                    0,
+                    0,
+                    hlim,
+                    tot,
+                    0,
+                    0,
+                    0,
+                    False,
+                )
+            if nh == 4 or nh == 41 or nh == 47:
+                self._ip_tunnel(nh, buf, p, end, l4len, ts)
+
+    def _ip_tunnel(self, proto: int, buf: bytes, p: int, end: int, rlen: int, ts: int) -> None:
+        """IP-in-IP, IPv6-in-IP and GRE: decode the inner packet (depth-limited)."""
+        if self._depth >= MAX_TUNNEL_DEPTH:
+            return
+        self._depth += 1
+        try:
+            if proto == 4:
+                self._ip4(buf, p, end, rlen, ts)
+            elif proto == 41:
+                self._ip6(buf, p, end, rlen, ts)
+            elif p + 4 <= end:  # GRE
+                flags = buf[p]
+                inner = (buf[p + 2] << 8) | buf[p + 3]
+                hlen = 4 + 4 * ((flags >> 7 & 1) + (flags >> 5 & 1) + (flags >> 4 & 1))
+                if buf[p + 1] & 7 == 0:
+                    self._ethertype(inner, buf, p + hlen, end, rlen - hlen, ts)
+        finally:
+            self._depth -= 1
+
+    # -- transport ---------------------------------------------------------------------
+
+    def _tcp(
+        self,
+        buf: bytes,
+        a: int,
+        alen: int,
+        p: int,
+        end: int,
+        l4len: int,
+        ts: int,
+        version: int,
+        ttl: int,
+        tot: int,
+    ) -> None:
+        if p + 20 > end:
+            self.bad += 1
+            return
+        sport, dport, seq, ack, offflags, win = _TCP.unpack_from(buf, p)
+        hlen = (offflags >> 10) & 0x3C
+        seglen = l4len - hlen
+        if hlen < 20 or seglen < 0:
+            self.bad += 1
+            return
+        flags = offflags & 0xFF
+        flows = self._flows
+        if flows is not None:
+            if a + alen == p:
+                key = buf[a : p + 4]
+            else:
+                key = buf[a : a + alen] + buf[p : p + 4]
+            n = flows.segment(key, seq, ack, flags, win, seglen, ts)
+            if n:
+                pkt = self._fill(
+                    ts, version, buf, a, alen, 6, sport, dport, ttl, tot, flags, seq, ack
+                )
+                for on_retrans in self._retrans:
+                    found = on_retrans(pkt, n)
+                    if found:
+                        self._deliver(found)
+        if self._per_packet:
+            self._packet(
+                ts,
+                version,
+                buf[a : a + (alen >> 1)],
+                buf[a + (alen >> 1) : a + alen],
+                6,
+                sport,
+                dport,
+                ttl,
+                tot,
+                flags,
+                seq,
+                ack,
+                False,
+            )
+        if self._tcp_ports:
+            handlers = self._tcp_ports.get(sport) or self._tcp_ports.get(dport)
+            if handlers:
+                start = p + hlen
+                stop = min(end, start + seglen)
+                payload = buf[start:stop] if stop > start else b""
+                pkt = self._fill(
+                    ts, version, buf, a, alen, 6, sport, dport, ttl, tot, flags, seq, ack
+                )
+                for on_payload in handlers:
+                    found = on_payload(pkt, payload)
+                    if found:
+                        self._deliver(found)
+
+    def _udp(
+        self,
+        buf: bytes,
+        a: int,
+        alen: int,
+        p: int,
+        end: int,
+        l4len: int,
+        ts: int,
+        version: int,
+        ttl: int,
+        tot: int,
+    ) -> None:
+        if p + 8 > end or l4len < 8:
+            self.bad += 1
+            return
+        sport, dport, ulen = _UDP.unpack_from(buf, p)
+        if self._per_packet:
+            self._packet(
+                ts,
+                version,
+                buf[a : a + (alen >> 1)],
+                buf[a + (alen >> 1) : a + alen],
+                17,
+                sport,
+                dport,
+                ttl,
+                tot,
+                0,
+                0,
+                0,
+                False,
+            )
+        if ulen < 8:
+            self.bad += 1
+            return
+        ulen = min(ulen, l4len)
+        stop = min(end, p + ulen)
+        if self._udp_ports:
+            handlers = self._udp_ports.get(sport) or self._udp_ports.get(dport)
+            if handlers:
+                payload = buf[p + 8 : stop]
+                pkt = self._fill(ts, version, buf, a, alen, 17, sport, dport, ttl, tot, 0, 0, 0)
+                for on_payload in handlers:
+                    found = on_payload(pkt, payload)
+                    if found:
+                        self._deliver(found)
+        if dport == UDP_VXLAN or dport == UDP_GENEVE or UDP_TEREDO in (sport, dport):
+            self._udp_tunnel(sport, dport, buf, p + 8, stop, ulen - 8, ts)
+
+    def _udp_tunnel(
+        self, sport: int, dport: int, buf: bytes, q: int, end: int, rlen: int, ts: int
+    ) -> None:
+        if self._depth >= MAX_TUNNEL_DEPTH or q + 8 > end:
+            return
+        self._depth += 1
+        try:
+            if dport == UDP_VXLAN:
+                if buf[q] & 0x08:
+                    self._inner_ether(buf, q + 8, end, rlen - 8, ts)
+            elif dport == UDP_GENEVE:
+                hlen = 8 + ((buf[q] & 0x3F) << 2)
+                proto = (buf[q + 2] << 8) | buf[q + 3]
+                if proto == ETH_TEB:
+                    self._inner_ether(buf, q + hlen, end, rlen - hlen, ts)
+                else:
+                    self._ethertype(proto, buf, q + hlen, end, rlen - hlen, ts)
+            else:  # Teredo: optional authentication and origin indication, then IPv6
+                x = q
+                if buf[x : x + 2] == b"\x00\x01" and x + 4 <= end:
+                    x += 4 + buf[x + 2] + buf[x + 3] + 9
+                if buf[x : x + 2] == b"\x00\x00":
+                    x += 8
+                if x < end and buf[x] >> 4 == 6:
+                    self._ip6(buf, x, end, rlen - (x - q), ts)
+        finally:
+            self._depth -= 1
+
+    # -- detector calls ----------------------------------------------------------------
+
+    def _fill(
+        self,
+        ts: int,
+        version: int,
+        buf: bytes,
+        a: int,
+        alen: int,
+        proto: int,
+        sport: int,
+        dport: int,
+        ttl: int,
+        tot: int,
+        flags: int,
+        seq: int,
+        ack: int,
+    ) -> PacketView:
+        pkt = self.pkt
+        half = alen >> 1
+        pkt.ts = ts
+        pkt.version = version
+        pkt.src = buf[a : a + half]
+        pkt.dst = buf[a + half : a + alen]
+        pkt.proto = proto
+        pkt.sport = sport
+        pkt.dport = dport
+        pkt.ttl = ttl
+        pkt.length = tot
+        pkt.tcp_flags = flags
+        pkt.seq = seq
+        pkt.ack = ack
+        pkt.fragment = False
+        return pkt
+
+    def _packet(
+        self,
+        ts: int,
+        version: int,
+        src: bytes,
+        dst: bytes,
+        proto: int,
+        sport: int,
+        dport: int,
+        ttl: int,
+        tot: int,
+        flags: int,
+        seq: int,
+        ack: int,
+        fragment: bool,
+    ) -> None:
+        pkt = self.pkt
+        pkt.ts = ts
+        pkt.version = version
+        pkt.src = src
+        pkt.dst = dst
+        pkt.proto = proto
+        pkt.sport = sport
+        pkt.dport = dport
+        pkt.ttl = ttl
+        pkt.length = tot
+        pkt.tcp_flags = flags
+        pkt.seq = seq
+        pkt.ack = ack
+        pkt.fragment = fragment
+        for on_packet in self._per_packet:
+            found = on_packet(pkt)
+            if found:
+                self._deliver(found)
+
+    def _deliver(self, found: Sequence[Detection]) -> None:
+        for detection in found:
+            self.detections += 1
+            self._emit(detection)

@@ -1,0 +1,365 @@
+"""Volumetric detector: packets/s and bits/s towards one address over a sliding window.
+
+Per destination address, packets and bytes (IP length) are counted in buckets
+of ``bucket`` seconds; the rate is the sum over the last ``window`` seconds
+(the buckets before plus the current one) divided by ``window``. Each rate is
+kept overall and for four kinds of packets: TCP SYN (without ACK), UDP, ICMP
+(v4 and v6) and IP fragments. Thresholds come from the host group whose prefix
+matches the destination most specifically, else from ``[default]``; a
+threshold of 0 (or absent) is off.
+
+Counting every packet is cheap; naming the flood's sources and ports is not,
+so a host's sources, ports and protocols are tallied only once one of its
+rates passes ``watch_ratio`` of its threshold. A detection fires once per
+(host, kind, metric) and re-arms when the rate falls back under the threshold.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter, deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from trafex.detect.confkeys import (
+    Table,
+    check_keys,
+    get_float,
+    get_int,
+    get_str,
+    get_str_list,
+    get_table,
+)
+from trafex.detect.detection import Detection, JSONValue
+from trafex.detect.detector import NOTHING, DetectorBase, Interests
+from trafex.detect.errors import ConfigError
+from trafex.detect.packet import PROTO_NAMES, PacketView, addr_to_str
+
+NAME = "volumetric"
+KINDS = ("all", "tcp-syn", "udp", "icmp", "fragment")
+_PREFIX = {"all": "", "tcp-syn": "syn_", "udp": "udp_", "icmp": "icmp_", "fragment": "frag_"}
+THRESHOLD_KEYS = tuple(f"{_PREFIX[k]}{m}" for k in KINDS for m in ("pps", "bps"))
+_INF = float("inf")
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Rates per kind, in the order of ``THRESHOLD_KEYS``; 0 means off."""
+
+    values: tuple[float, ...] = (0.0,) * len(THRESHOLD_KEYS)
+
+    @classmethod
+    def from_table(cls, table: Table, where: str, base: Thresholds | None = None) -> Thresholds:
+        start = base.values if base is not None else cls().values
+        return cls(
+            tuple(get_float(table, key, where, start[i]) for i, key in enumerate(THRESHOLD_KEYS))
+        )
+
+    def enabled(self) -> bool:
+        return any(self.values)
+
+
+@dataclass(frozen=True, slots=True)
+class HostGroup:
+    name: str
+    prefixes: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    thresholds: Thresholds
+
+
+@dataclass(frozen=True, slots=True)
+class VolumetricConfig:
+    window: float = 10.0
+    bucket: float = 1.0
+    top: int = 5
+    max_hosts: int = 100_000
+    watch_ratio: float = 0.5
+    default: Thresholds = Thresholds()
+    groups: tuple[HostGroup, ...] = ()
+
+    @classmethod
+    def from_table(cls, table: Table, where: str = f"detect.{NAME}") -> VolumetricConfig:
+        check_keys(
+            table,
+            {"window", "bucket", "top", "max_hosts", "watch_ratio", "default", "groups"},
+            where,
+        )
+        window = get_float(table, "window", where, 10.0)
+        bucket = get_float(table, "bucket", where, 1.0)
+        if bucket <= 0 or window < bucket:
+            raise ConfigError(f"{where}.bucket", "must be > 0 and no longer than the window")
+        ratio = get_float(table, "watch_ratio", where, 0.5)
+        if not 0 < ratio <= 1:
+            raise ConfigError(f"{where}.watch_ratio", "must be in (0, 1]")
+        default_table = get_table(table, "default", where)
+        check_keys(default_table, set(THRESHOLD_KEYS), f"{where}.default")
+        default = Thresholds.from_table(default_table, f"{where}.default")
+        groups_raw = table.get("groups", [])
+        if not isinstance(groups_raw, list):
+            raise ConfigError(f"{where}.groups", "expected an array of tables ([[...groups]])")
+        groups: list[HostGroup] = []
+        for i, g in enumerate(groups_raw):
+            gw = f"{where}.groups[{i}]"
+            if not isinstance(g, dict):
+                raise ConfigError(gw, "expected a table")
+            check_keys(g, {"name", "prefixes", *THRESHOLD_KEYS}, gw)
+            name = get_str(g, "name", gw, None) or f"group{i}"
+            prefixes = []
+            for text in get_str_list(g, "prefixes", gw, []):
+                try:
+                    prefixes.append(ipaddress.ip_network(text, strict=False))
+                except ValueError as exc:
+                    raise ConfigError(f"{gw}.prefixes", str(exc)) from exc
+            if not prefixes:
+                raise ConfigError(f"{gw}.prefixes", "a host group needs at least one prefix")
+            groups.append(HostGroup(name, tuple(prefixes), Thresholds.from_table(g, gw)))
+        return cls(
+            window=window,
+            bucket=bucket,
+            top=get_int(table, "top", where, 5, minimum=1),
+            max_hosts=get_int(table, "max_hosts", where, 100_000, minimum=1),
+            watch_ratio=ratio,
+            default=default,
+            groups=tuple(groups),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class VolumetricEvidence:
+    group: str
+    kind: str
+    metric: str
+    rate: float
+    threshold: float
+    window: float
+    ip_proto: str | None
+    top_sources: tuple[tuple[str, int], ...]
+    top_dst_ports: tuple[tuple[str, int, int], ...]
+    top_src_ports: tuple[tuple[str, int, int], ...]
+
+    def to_dict(self) -> dict[str, JSONValue]:
+        return {
+            "group": self.group,
+            "kind": self.kind,
+            "metric": self.metric,
+            "rate": round(self.rate, 3),
+            "threshold": self.threshold,
+            "window": self.window,
+            "ip_proto": self.ip_proto,
+            "top_sources": [{"src": s, "packets": n} for s, n in self.top_sources],
+            "top_dst_ports": [
+                {"proto": p, "port": port, "packets": n} for p, port, n in self.top_dst_ports
+            ],
+            "top_src_ports": [
+                {"proto": p, "port": port, "packets": n} for p, port, n in self.top_src_ports
+            ],
+        }
+
+
+class _Detail:
+    __slots__ = ("dports", "protos", "sources", "sports")
+
+    def __init__(self) -> None:
+        self.sources: Counter[bytes] = Counter()
+        self.dports: Counter[tuple[int, int]] = Counter()
+        self.sports: Counter[tuple[int, int]] = Counter()
+        self.protos: Counter[int] = Counter()
+
+
+class _Host:
+    __slots__ = ("cur", "detail", "fired", "group", "limits", "ring", "watch", "win")
+
+    def __init__(self, group: str, limits: list[float], watch: list[float]) -> None:
+        self.group = group
+        self.limits = limits
+        self.watch = watch
+        self.cur = [0] * 10
+        self.win = [0] * 10
+        self.ring: deque[list[int]] = deque()
+        self.fired = 0
+        self.detail: _Detail | None = None
+
+
+class VolumetricDetector(DetectorBase):
+    name = NAME
+    interests = Interests(packets=True)
+
+    def __init__(self, config: VolumetricConfig) -> None:
+        self.config = config
+        self._hosts: dict[bytes, _Host | None] = {}
+        self._bucket_ns = int(config.bucket * 1e9)
+        self._buckets = max(1, round(config.window / config.bucket))
+        self._next_rotate = 0
+        self._groups = [(net, g) for g in config.groups for net in g.prefixes]
+        self._groups.sort(key=lambda ng: -ng[0].prefixlen)
+
+    def _limits(self, thresholds: Thresholds) -> tuple[list[float], list[float]]:
+        w = self.config.window
+        limits = []
+        for i, rate in enumerate(thresholds.values):
+            per_window = rate * w / 8 if i % 2 else rate * w  # bytes for bps, packets for pps
+            limits.append(per_window if rate else _INF)
+        return limits, [x * self.config.watch_ratio for x in limits]
+
+    def _new_host(self, dst: bytes) -> _Host | None:
+        if len(self._hosts) >= self.config.max_hosts:
+            self._evict_idle(force=True)
+        addr = ipaddress.ip_address(dst)
+        group_name = "default"
+        thresholds = self.config.default
+        for net, group in self._groups:
+            if addr.version == net.version and addr in net:
+                group_name, thresholds = group.name, group.thresholds
+                break
+        if not thresholds.enabled():
+            return None
+        limits, watch = self._limits(thresholds)
+        return _Host(group_name, limits, watch)
+
+    def on_packet(self, pkt: PacketView) -> Sequence[Detection]:
+        ts = pkt.ts
+        if ts >= self._next_rotate:
+            self._rotate(ts)
+        dst = pkt.dst
+        host = self._hosts.get(dst, False)
+        if host is False:
+            host = self._hosts[dst] = self._new_host(bytes(dst))
+        if host is None:
+            return NOTHING
+        n = pkt.length
+        proto = pkt.proto
+        if pkt.fragment:
+            k = 8
+        elif proto == 6:
+            k = 2 if pkt.tcp_flags & 0x12 == 0x02 else 0
+        elif proto == 17:
+            k = 4
+        elif proto == 1 or proto == 58:
+            k = 6
+        else:
+            k = 0
+        c = host.cur
+        w = host.win
+        c[0] += 1
+        c[1] += n
+        if k:
+            c[k] += 1
+            c[k + 1] += n
+        detail = host.detail
+        if detail is None:
+            watch = host.watch
+            if (
+                w[0] + c[0] > watch[0]
+                or w[1] + c[1] > watch[1]
+                or (k and (w[k] + c[k] > watch[k] or w[k + 1] + c[k + 1] > watch[k + 1]))
+            ):
+                detail = host.detail = _Detail()
+        if detail is not None:
+            detail.sources[bytes(pkt.src)] += 1
+            detail.protos[proto] += 1
+            if not pkt.fragment and proto in (6, 17):
+                detail.dports[(proto, pkt.dport)] += 1
+                detail.sports[(proto, pkt.sport)] += 1
+        lim = host.limits
+        if (
+            w[0] + c[0] > lim[0]
+            or w[1] + c[1] > lim[1]
+            or (k and (w[k] + c[k] > lim[k] or w[k + 1] + c[k + 1] > lim[k + 1]))
+        ):
+            return self._fire(pkt, host, k)
+        return NOTHING
+
+    def _fire(self, pkt: PacketView, host: _Host, k: int) -> Sequence[Detection]:
+        out: list[Detection] = []
+        for i in (0, 1, k, k + 1) if k else (0, 1):
+            bit = 1 << i
+            total = host.win[i] + host.cur[i]
+            if total <= host.limits[i] or host.fired & bit:
+                continue
+            host.fired |= bit
+            out.append(self._detection(pkt, host, i, total))
+        return out
+
+    def _detection(self, pkt: PacketView, host: _Host, i: int, total: int) -> Detection:
+        cfg = self.config
+        kind = KINDS[i // 2]
+        metric = "bps" if i % 2 else "pps"
+        rate = total * (8 if i % 2 else 1) / cfg.window
+        threshold = host.limits[i] * (8 if i % 2 else 1) / cfg.window
+        detail = host.detail or _Detail()
+        top = cfg.top
+        proto_top = detail.protos.most_common(1)
+        evidence = VolumetricEvidence(
+            group=host.group,
+            kind=kind,
+            metric=metric,
+            rate=rate,
+            threshold=threshold,
+            window=cfg.window,
+            ip_proto=PROTO_NAMES.get(proto_top[0][0], str(proto_top[0][0])) if proto_top else None,
+            top_sources=tuple((addr_to_str(s), n) for s, n in detail.sources.most_common(top)),
+            top_dst_ports=tuple(
+                (PROTO_NAMES[p], port, n) for (p, port), n in detail.dports.most_common(top)
+            ),
+            top_src_ports=tuple(
+                (PROTO_NAMES[p], port, n) for (p, port), n in detail.sports.most_common(top)
+            ),
+        )
+        return Detection(NAME, pkt.ts / 1e9, evidence, host=addr_to_str(pkt.dst))
+
+    def on_tick(self, now_ns: int) -> Sequence[Detection]:
+        if now_ns >= self._next_rotate:
+            self._rotate(now_ns)
+        return NOTHING
+
+    def _rotate(self, ts: int) -> None:
+        if self._next_rotate == 0:
+            self._next_rotate = ts - ts % self._bucket_ns + self._bucket_ns
+            return
+        steps = (ts - self._next_rotate) // self._bucket_ns + 1
+        self._next_rotate += steps * self._bucket_ns
+        keep = self._buckets - 1
+        for _ in range(min(steps, self._buckets)):
+            for host in self._hosts.values():
+                if host is None:
+                    continue
+                cur = host.cur
+                win = host.win
+                for i in range(10):
+                    win[i] += cur[i]
+                host.ring.append(cur)
+                host.cur = [0] * 10
+                while len(host.ring) > keep:
+                    old = host.ring.popleft()
+                    for i in range(10):
+                        win[i] -= old[i]
+        self._rearm()
+        self._evict_idle(force=False)
+
+    def _rearm(self) -> None:
+        for host in self._hosts.values():
+            if host is None:
+                continue
+            if host.fired:
+                for i in range(10):
+                    if host.fired & (1 << i) and host.win[i] + host.cur[i] <= host.limits[i]:
+                        host.fired &= ~(1 << i)
+            if host.detail is not None and not host.fired:
+                w = host.win
+                if all(w[i] <= host.watch[i] for i in range(10)):
+                    host.detail = None
+
+    def _evict_idle(self, force: bool) -> None:
+        hosts = self._hosts
+        idle = [dst for dst, h in hosts.items() if h is None or (not any(h.win) and not any(h.cur))]
+        if force and not idle:
+            idle = list(hosts)[: max(1, len(hosts) // 10)]
+        for dst in idle:
+            del hosts[dst]
+
+    @property
+    def hosts(self) -> int:
+        return len(self._hosts)
+
+
+def from_config(table: Table) -> VolumetricDetector:
+    return VolumetricDetector(VolumetricConfig.from_table(table))
