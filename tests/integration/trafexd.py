@@ -56,6 +56,8 @@ class Trafexd:
         *,
         asn: int = 65010,
         router_id: str = "192.0.2.10",
+        listen_port: int = -1,
+        listen_addresses: Sequence[str] = ("127.0.0.1",),
         extra: str = "",
     ) -> None:
         self.workdir = workdir
@@ -69,7 +71,8 @@ class Trafexd:
             "[bgp]",
             f"asn = {asn}",
             f'router_id = "{router_id}"',
-            "listen_port = -1",
+            f"listen_port = {listen_port}",
+            f"listen_addresses = {list(listen_addresses)!r}".replace("'", '"'),
             "[api]",
             f'listen = "{self.api}"',
             "[gobgp]",
