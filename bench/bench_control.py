@@ -1,0 +1,128 @@
+"""Controller benchmark: N IPv6 FlowSpec rules through trafex's API until a real FRR
+has received all of them, then withdrawn; rules/s both ways and trafexd's peak RSS.
+Then --hold rules held at once, with trafexd's RSS.
+
+Needs root (a network namespace for FRR). Prints numbers; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "integration"))
+
+from frr import HOST_V6, FrrRouter, Neighbor  # noqa: E402
+from trafexd import Trafexd, free_port  # noqa: E402
+
+from trafex.bgp.stubs import trafex_pb2 as pb  # noqa: E402
+from trafex.control import wire  # noqa: E402
+from trafex.model.grammar import parse_rule  # noqa: E402
+
+
+def _rss_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def _received(router: FrrRouter) -> int:
+    data = router.vtysh_json("show bgp ipv6 flowspec summary json")
+    peers = data.get("peers", {}) if isinstance(data, dict) else {}
+    return sum(int(p.get("pfxRcd", 0)) for p in peers.values())
+
+
+def _rules(count: int, offset: int = 0) -> list[Any]:
+    out = []
+    for i in range(offset, offset + count):
+        text = (
+            f"destination 3001:4:b::{i // 65536:x}:{i % 65536:x}/128 "
+            f"source 3001:1:a::10/128 protocol =tcp destination-port =443 rate-limit 1000"
+        )
+        out.append(pb.AddFlowRequest(flow=wire.rule_to_spec(parse_rule(text))))
+    return out
+
+
+def _wait(router: FrrRouter, target: int, timeout: float) -> float:
+    start = time.monotonic()
+    while _received(router) != target:
+        if time.monotonic() - start > timeout:
+            raise SystemExit(f"bench: FRR has {_received(router)} rules, expected {target}")
+        time.sleep(0.02)
+    return time.monotonic()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=10_000)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--hold", type=int, default=100_000, help="0 to skip")
+    args = parser.parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="trafex-bench."))
+    port = free_port()
+    router = FrrRouter(workdir / "frr", neighbors=[Neighbor(HOST_V6, 65010, port=port)])
+    trafexd = None
+    try:
+        router.start()
+        trafexd = Trafexd(
+            workdir / "trafexd",
+            [(router.router_v6, 65000, router.host_v6, ["ipv6-flowspec"])],
+            listen_port=port,
+            listen_addresses=[router.host_v6],
+        ).start()
+        router.wait_established(timeout=30)
+        assert trafexd.process is not None
+        pid = trafexd.process.pid
+        requests = _rules(args.count)
+        start = add_start = time.monotonic()
+        ids: list[str] = []
+        for i in range(0, len(requests), args.batch):
+            response = trafexd.stub.AddFlows(
+                pb.AddFlowsRequest(flows=requests[i : i + args.batch]), timeout=120
+            )
+            ids += [r.rule.meta.id for r in response.results]
+        api_done = time.monotonic()
+        frr_done = _wait(router, args.count, 120)
+        add_rate = args.count / (frr_done - start)
+        start = time.monotonic()
+        for i in range(0, len(ids), args.batch):
+            trafexd.stub.DeleteFlows(
+                pb.DeleteFlowsRequest(ids=ids[i : i + args.batch]), timeout=120
+            )
+        gone = _wait(router, 0, 120)
+        del_rate = args.count / (gone - start)
+        print(f"control: {args.count} IPv6 FlowSpec rules, batches of {args.batch}")
+        print(
+            f"  add API→FRR RIB:     {add_rate:10.0f} rules/s"
+            f"  (API answered after {api_done - add_start:.2f} s)"
+        )
+        print(f"  withdraw API→FRR:    {del_rate:10.0f} rules/s")
+        print(f"  trafexd peak RSS:    {_rss_kib(pid, 'VmHWM') / 1024:10.1f} MiB")
+        if args.hold:
+            requests = _rules(args.hold, offset=1_000_000)
+            start = time.monotonic()
+            for i in range(0, len(requests), args.batch):
+                trafexd.stub.AddFlows(
+                    pb.AddFlowsRequest(flows=requests[i : i + args.batch]), timeout=120
+                )
+            _wait(router, args.hold, 300)
+            print(
+                f"  hold {args.hold} rules: on FRR after {time.monotonic() - start:.1f} s, "
+                f"trafexd RSS {_rss_kib(pid, 'VmRSS') / 1024:.1f} MiB "
+                f"(peak {_rss_kib(pid, 'VmHWM') / 1024:.1f} MiB)"
+            )
+    finally:
+        if trafexd is not None:
+            trafexd.close()
+        router.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
