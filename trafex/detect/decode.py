@@ -25,6 +25,7 @@ from trafex.detect.detection import Detection
 from trafex.detect.detector import Detector
 from trafex.detect.flowtable import TcpFlowTable
 from trafex.detect.packet import PacketView
+from trafex.detect.reassembly import FragmentCache
 
 FrameHandler = Callable[[bytes, int, int, int, int], None]
 
@@ -59,6 +60,10 @@ UDP_TEREDO = 3544
 MAX_TUNNEL_DEPTH = 4
 
 _IP4 = struct.Struct("!BxHHHBB")
+# Ethernet + IPv4 (no options) + TCP, and Ethernet + IPv6 (no extension header) + TCP,
+# each read with one call on the fast path.
+_ETH_IP4_TCP = struct.Struct("!14xBxH2xHBB10xHHIIHH")
+_ETH_IP6_TCP = struct.Struct("!14xIHBB32xHHIIHH")
 _IP6 = struct.Struct("!IHBB")
 _TCP = struct.Struct("!HHIIHH")
 _UDP = struct.Struct("!HHH")
@@ -97,6 +102,7 @@ class Decoder:
         self._udp_ports = {k: tuple(v) for k, v in udp.items()}
         self._tcp_ports = {k: tuple(v) for k, v in tcp.items()}
         self._flows = flows if self._retrans else None
+        self.fragment_cache = FragmentCache()
 
     # -- link layers -------------------------------------------------------------------
 
@@ -130,9 +136,98 @@ class Decoder:
             self.bad += 1
             return
         et = (buf[off + 12] << 8) | buf[off + 13]
+        flows = self._flows
         if et == ETH_IPV4:
+            if caplen >= 54 and flows is not None:
+                vihl, tot, frag, ttl, proto, sport, dport, seq, ack, offflags, win = (
+                    _ETH_IP4_TCP.unpack_from(buf, off)
+                )
+                if vihl == 0x45 and proto == 6 and not frag & 0x3FFF and tot >= 40:
+                    # Fast path: Ethernet, IPv4 without options, TCP, not a fragment.
+                    if tot > wirelen - 14:
+                        tot = wirelen - 14
+                    hlen = (offflags >> 10) & 0x3C
+                    seglen = tot - 20 - hlen
+                    if hlen < 20 or seglen < 0:
+                        self.bad += 1
+                        return
+                    n = flows.segment(
+                        buf[off + 26 : off + 38], seq, ack, offflags & 0xFF, win, seglen, ts
+                    )
+                    if (
+                        n
+                        or self._per_packet
+                        or (
+                            self._tcp_ports
+                            and (sport in self._tcp_ports or dport in self._tcp_ports)
+                        )
+                    ):
+                        self._tcp_rest(
+                            buf,
+                            off + 26,
+                            8,
+                            off + 34,
+                            off + caplen,
+                            ts,
+                            4,
+                            ttl,
+                            tot,
+                            sport,
+                            dport,
+                            seq,
+                            ack,
+                            offflags,
+                            hlen,
+                            seglen,
+                            n,
+                        )
+                    return
             self._ip4(buf, off + 14, off + caplen, wirelen - 14, ts)
         elif et == ETH_IPV6:
+            if caplen >= 74 and flows is not None:
+                vtc, plen, nh, hlim, sport, dport, seq, ack, offflags, win = (
+                    _ETH_IP6_TCP.unpack_from(buf, off)
+                )
+                if nh == 6 and vtc >> 28 == 6 and plen:
+                    tot = 40 + plen
+                    if tot > wirelen - 14:
+                        tot = wirelen - 14
+                    hlen = (offflags >> 10) & 0x3C
+                    seglen = tot - 40 - hlen
+                    if hlen < 20 or seglen < 0:
+                        self.bad += 1
+                        return
+                    n = flows.segment(
+                        buf[off + 22 : off + 58], seq, ack, offflags & 0xFF, win, seglen, ts
+                    )
+                    if (
+                        n
+                        or self._per_packet
+                        or (
+                            self._tcp_ports
+                            and (sport in self._tcp_ports or dport in self._tcp_ports)
+                        )
+                    ):
+                        self._tcp_rest(
+                            buf,
+                            off + 22,
+                            32,
+                            off + 54,
+                            off + caplen,
+                            ts,
+                            6,
+                            hlim,
+                            tot,
+                            sport,
+                            dport,
+                            seq,
+                            ack,
+                            offflags,
+                            hlen,
+                            seglen,
+                            n,
+                        )
+                    return
             self._ip6(buf, off + 14, off + caplen, wirelen - 14, ts)
         else:
             self._ethertype(et, buf, off + 14, off + caplen, wirelen - 14, ts)
@@ -372,6 +467,17 @@ class Decoder:
                     0,
                     True,
                 )
+            if q + tot <= end:
+                key = buf[q + 4 : q + 6] + buf[q + 9 : q + 10] + buf[q + 12 : q + 20]
+                whole = self.fragment_cache.add(
+                    key, (frag & 0x1FFF) << 3, bool(frag & 0x2000), buf[p : q + tot], ts
+                )
+                if whole is not None:
+                    header = bytearray(buf[q : q + 20])
+                    header[0] = 0x45
+                    header[2:4] = (20 + len(whole)).to_bytes(2, "big")
+                    header[6:8] = b"\0\0"
+                    self._reassembled(bytes(header) + whole, ts)
             return
         if proto == 6:
             self._tcp(buf, q + 12, 8, p, end, tot - ihl, ts, 4, ttl, tot)
@@ -433,6 +539,16 @@ class Decoder:
                             0,
                             True,
                         )
+                    if q + tot <= end:
+                        key = buf[p + 4 : p + 8] + buf[q + 8 : q + 40]
+                        whole = self.fragment_cache.add(
+                            key, frag & 0xFFF8, bool(frag & 1), buf[p + 8 : q + tot], ts
+                        )
+                        if whole is not None:
+                            header = bytearray(buf[q : q + 40])
+                            header[4:6] = len(whole).to_bytes(2, "big")
+                            header[6] = buf[p]
+                            self._reassembled(bytes(header) + whole, ts)
                     return
                 nh = buf[p]
                 p += 8
@@ -489,6 +605,19 @@ class Decoder:
         finally:
             self._depth -= 1
 
+    def _reassembled(self, datagram: bytes, ts: int) -> None:
+        """Decode a reassembled datagram (per-packet detectors saw its fragments)."""
+        if self._depth >= MAX_TUNNEL_DEPTH:
+            return
+        per_packet = self._per_packet
+        self._per_packet = ()
+        self._depth += 1
+        try:
+            self._ip_by_version(datagram, 0, len(datagram), len(datagram), ts)
+        finally:
+            self._per_packet = per_packet
+            self._depth -= 1
+
     # -- transport ---------------------------------------------------------------------
 
     def _tcp(
@@ -513,28 +642,70 @@ class Decoder:
         if hlen < 20 or seglen < 0:
             self.bad += 1
             return
-        flags = offflags & 0xFF
+        n = 0
         flows = self._flows
         if flows is not None:
             if a + alen == p:
                 key = buf[a : p + 4]
             else:
                 key = buf[a : a + alen] + buf[p : p + 4]
-            n = flows.segment(key, seq, ack, flags, win, seglen, ts)
-            if n:
-                pkt = self._fill(
-                    ts, version, buf, a, alen, 6, sport, dport, ttl, tot, flags, seq, ack
-                )
-                for on_retrans in self._retrans:
-                    found = on_retrans(pkt, n)
-                    if found:
-                        self._deliver(found)
+            n = flows.segment(key, seq, ack, offflags & 0xFF, win, seglen, ts)
+        if n or self._per_packet or self._tcp_ports:
+            self._tcp_rest(
+                buf,
+                a,
+                alen,
+                p,
+                end,
+                ts,
+                version,
+                ttl,
+                tot,
+                sport,
+                dport,
+                seq,
+                ack,
+                offflags,
+                hlen,
+                seglen,
+                n,
+            )
+
+    def _tcp_rest(
+        self,
+        buf: bytes,
+        a: int,
+        alen: int,
+        p: int,
+        end: int,
+        ts: int,
+        version: int,
+        ttl: int,
+        tot: int,
+        sport: int,
+        dport: int,
+        seq: int,
+        ack: int,
+        offflags: int,
+        hlen: int,
+        seglen: int,
+        retransmits: int,
+    ) -> None:
+        """The detector calls for a TCP segment: retransmission, per-packet, payload."""
+        flags = offflags & 0xFF
+        if retransmits:
+            pkt = self._fill(ts, version, buf, a, alen, 6, sport, dport, ttl, tot, flags, seq, ack)
+            for on_retrans in self._retrans:
+                found = on_retrans(pkt, retransmits)
+                if found:
+                    self._deliver(found)
         if self._per_packet:
+            half = alen >> 1
             self._packet(
                 ts,
                 version,
-                buf[a : a + (alen >> 1)],
-                buf[a + (alen >> 1) : a + alen],
+                buf[a : a + half],
+                buf[a + half : a + alen],
                 6,
                 sport,
                 dport,
@@ -545,19 +716,17 @@ class Decoder:
                 ack,
                 False,
             )
-        if self._tcp_ports:
-            handlers = self._tcp_ports.get(sport) or self._tcp_ports.get(dport)
-            if handlers:
-                start = p + hlen
-                stop = min(end, start + seglen)
-                payload = buf[start:stop] if stop > start else b""
-                pkt = self._fill(
-                    ts, version, buf, a, alen, 6, sport, dport, ttl, tot, flags, seq, ack
-                )
-                for on_payload in handlers:
-                    found = on_payload(pkt, payload)
-                    if found:
-                        self._deliver(found)
+        ports = self._tcp_ports
+        if ports and (sport in ports or dport in ports):
+            handlers = ports.get(sport) or ports[dport]
+            start = p + hlen
+            stop = min(end, start + seglen)
+            payload = buf[start:stop] if stop > start else b""
+            pkt = self._fill(ts, version, buf, a, alen, 6, sport, dport, ttl, tot, flags, seq, ack)
+            for on_payload in handlers:
+                found = on_payload(pkt, payload)
+                if found:
+                    self._deliver(found)
 
     def _udp(
         self,

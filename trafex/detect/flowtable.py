@@ -44,7 +44,10 @@ DEFAULT_OOO_NS = 3_000_000
 # aux (record 2n: the conversation's first RTT; record 2n+1: time of the latest SYN).
 _REC = struct.Struct("<IIIIHHB3xqqq")
 REC_SIZE = _REC.size
+_unpack_rec = _REC.unpack_from
+_pack_rec = _REC.pack_into
 _U32 = struct.Struct("<I")
+_unpack_u32 = _U32.unpack_from
 _Q = struct.Struct("<q")
 _OFF_LASTACK = 4
 _OFF_DUPACK_WIN_FLAGS = 16
@@ -236,38 +239,30 @@ class TcpFlowTable:
             idx = self._open(key, now)
         slab = self._slab
         off = idx * REC_SIZE
-        nextseq, lastack, base, retrans, dupacks, window, fl, ack_t, seq_t, aux = _REC.unpack_from(
+        nextseq, lastack, base, retrans, dupacks, window, fl, ack_t, seq_t, aux = _unpack_rec(
             slab, off
         )
         roff = (idx ^ 1) * REC_SIZE
-        syn = flags & 0x02
-        if syn and fl & F_BASE:
-            if flags & 0x10:
-                if seq != base:
-                    base = seq  # a SYN/ACK with another ISN: Wireshark rebases, keeps state
-                    self.port_reuses += 1
-            elif seq != base or (fl | slab[roff + 20]) & (F_FIN | F_RST):
-                # A SYN with another ISN, or after FIN/RST: a new conversation.
-                self.port_reuses += 1
-                aoff = (idx & ~1) * REC_SIZE
-                slab[aoff : aoff + 2 * REC_SIZE] = _EMPTY + _EMPTY
-                nextseq = lastack = base = retrans = dupacks = window = fl = 0
-                ack_t = seq_t = aux = 0
-        if syn and not flags & 0x10:
-            # Remember the time of the most recent SYN (record 2n+1's aux).
-            if idx & 1:
-                aux = now
-            else:
-                _Q.pack_into(slab, (idx | 1) * REC_SIZE + _OFF_AUX, now)
-            first_rtt = aux if not idx & 1 else _Q.unpack_from(slab, (idx & ~1) * REC_SIZE + 40)[0]
-            if first_rtt == 0:
-                fl |= F_RTT_PENDING
-                slab[roff + 20] |= F_RTT_PENDING
-        if not fl & F_BASE:
-            base = seq if syn else (seq - 1) & M32
-            fl |= F_BASE
-        if flags & 0x10:
-            if fl & F_RTT_PENDING and not syn:
+        if flags & 0x02 or not fl & F_BASE:
+            fl, nextseq, lastack, base, retrans, dupacks, window, seq_t, aux = self._syn(
+                idx,
+                off,
+                roff,
+                seq,
+                flags,
+                fl,
+                now,
+                nextseq,
+                lastack,
+                base,
+                retrans,
+                dupacks,
+                window,
+                seq_t,
+                aux,
+            )
+        if flags & 0x10 and fl & (F_RTT_PENDING | F_REVBASE) != F_REVBASE:
+            if fl & F_RTT_PENDING and not flags & 0x02:
                 rtt = self._first_rtt(idx, now)
                 if not idx & 1:
                     aux = rtt
@@ -281,69 +276,148 @@ class TcpFlowTable:
                 fl |= F_REVBASE
 
         pflags = 0
-        if (
+        if seglen > 1:
+            pass
+        elif (
             seglen == 1
             and seq == nextseq
             and slab[roff + 20] & F_WIN_SEEN
-            and _HWB.unpack_from(slab, roff + 16)[1] == 0
+            and not (_HWB.unpack_from(slab, roff + 16)[1])
         ):
             # Zero-window probe: the peer's window is closed and this is its next byte.
             pflags = F_ZWP
-        else:
-            if seglen <= 1 and seq == ((nextseq - 1) & M32) and not flags & 0x07:
+        elif not flags & 0x07:
+            if seq == ((nextseq - 1) & M32):
                 pflags = F_KEEPALIVE
-            if (
+            elif (
                 seglen == 0
                 and win
                 and win == window
                 and seq == nextseq
                 and ack == lastack
-                and not flags & 0x07
                 and not slab[roff + 20] & F_KEEPALIVE
+                and dupacks < 0xFFFF
             ):
-                # Duplicate ACK (an ACK of a keep-alive is not one).
-                dupacks = dupacks + 1 if dupacks < 0xFFFF else dupacks
+                dupacks += 1  # a duplicate ACK (an ACK of a keep-alive is not one)
         if ack != lastack:
             dupacks = 0
 
         count = 0
-        if (seglen or flags & 0x03) and not pflags & F_KEEPALIVE:
-            not_advanced = nextseq != 0 and ((seq - nextseq) & M32) >= HALF
-            end = (seq + seglen) & M32
-            r_lastack = _U32.unpack_from(slab, roff + _OFF_LASTACK)[0] if seglen else 0
-            spurious = seglen and r_lastack and ((r_lastack - end) & M32) < HALF
-            if not_advanced or spurious:
-                r_dupacks = _HWB.unpack_from(slab, roff + 16)[0]
-                r_lastack = _U32.unpack_from(slab, roff + _OFF_LASTACK)[0]
-                r_ack_t = _Q.unpack_from(slab, roff + _OFF_ACK_T)[0]
-                if (
-                    not_advanced
-                    and r_dupacks >= 2
-                    and r_lastack == seq
-                    and 0 <= now - r_ack_t < FAST_RETRANS_WINDOW_NS
-                ):
-                    count = retrans = retrans + 1  # fast retransmission
-                elif spurious:
-                    count = retrans = retrans + 1  # the peer already acknowledged this data
-                else:
-                    rtt = _Q.unpack_from(slab, (idx & ~1) * REC_SIZE + _OFF_AUX)[0]
-                    threshold = rtt if rtt else DEFAULT_OOO_NS
-                    full_end = (end + 1) & M32 if flags & 0x03 else end
-                    if not (0 <= now - seq_t < threshold and nextseq != full_end):
-                        count = retrans = retrans + 1  # else out-of-order
-
-        nseq = (seq + seglen) & M32
         if seglen or flags & 0x03:
+            nseq = (seq + seglen) & M32
+            if not pflags & F_KEEPALIVE:
+                not_advanced = nextseq and ((seq - nextseq) & M32) >= HALF
+                r_lastack = _unpack_u32(slab, roff + 4)[0] if seglen else 0
+                spurious = r_lastack and ((r_lastack - nseq) & M32) < HALF
+                if not_advanced or spurious:
+                    count = self._classify(
+                        idx,
+                        roff,
+                        seq,
+                        nseq,
+                        flags,
+                        now,
+                        nextseq,
+                        seq_t,
+                        bool(not_advanced),
+                        bool(spurious),
+                    )
+                    if count:
+                        count = retrans = retrans + 1
             if flags & 0x03:
                 nseq = (nseq + 1) & M32
-        if (nextseq == 0 or ((nextseq - nseq) & M32) >= HALF) and not pflags & F_ZWP:
+        else:
+            nseq = seq
+        if (not nextseq or ((nextseq - nseq) & M32) >= HALF) and not pflags & F_ZWP:
             nextseq = nseq
             seq_t = now
         fl = (fl & ~(F_KEEPALIVE | F_ZWP)) | pflags | F_WIN_SEEN
         if flags & 0x05:
             fl |= F_FIN if flags & 0x01 else F_RST
-        _REC.pack_into(slab, off, nextseq, ack, base, retrans, dupacks, win, fl, now, seq_t, aux)
+        _pack_rec(slab, off, nextseq, ack, base, retrans, dupacks, win, fl, now, seq_t, aux)
         return count
+
+    def _syn(
+        self,
+        idx: int,
+        off: int,
+        roff: int,
+        seq: int,
+        flags: int,
+        fl: int,
+        now: int,
+        nextseq: int,
+        lastack: int,
+        base: int,
+        retrans: int,
+        dupacks: int,
+        window: int,
+        seq_t: int,
+        aux: int,
+    ) -> tuple[int, int, int, int, int, int, int, int, int]:
+        """SYN handling (port reuse, SYN time for the first RTT) and the base sequence."""
+        slab = self._slab
+        syn = flags & 0x02
+        if syn and fl & F_BASE:
+            if flags & 0x10:
+                if seq != base:
+                    base = seq  # a SYN/ACK with another ISN: Wireshark rebases, keeps state
+                    self.port_reuses += 1
+            elif seq != base or (fl | slab[roff + 20]) & (F_FIN | F_RST):
+                # A SYN with another ISN, or after FIN/RST: a new conversation.
+                self.port_reuses += 1
+                aoff = (idx & ~1) * REC_SIZE
+                slab[aoff : aoff + 2 * REC_SIZE] = _EMPTY + _EMPTY
+                nextseq = lastack = base = retrans = dupacks = window = fl = 0
+                seq_t = aux = 0
+        if syn and not flags & 0x10:
+            # Remember the time of the most recent SYN (record 2n+1's aux).
+            if idx & 1:
+                aux = now
+                first_rtt = _Q.unpack_from(slab, (idx & ~1) * REC_SIZE + _OFF_AUX)[0]
+            else:
+                _Q.pack_into(slab, (idx | 1) * REC_SIZE + _OFF_AUX, now)
+                first_rtt = aux
+            if first_rtt == 0:
+                fl |= F_RTT_PENDING
+                slab[roff + 20] |= F_RTT_PENDING
+        if not fl & F_BASE:
+            base = seq if syn else (seq - 1) & M32
+            fl |= F_BASE
+        return fl, nextseq, lastack, base, retrans, dupacks, window, seq_t, aux
+
+    def _classify(
+        self,
+        idx: int,
+        roff: int,
+        seq: int,
+        end: int,
+        flags: int,
+        now: int,
+        nextseq: int,
+        seq_t: int,
+        not_advanced: bool,
+        spurious: bool,
+    ) -> bool:
+        """Is a segment that did not advance (or was already acked) a retransmission?
+
+        Wireshark's order: fast retransmission (answers >= 2 duplicate ACKs within
+        20 ms), spurious (the peer acked it), out-of-order (within the first RTT or
+        3 ms of the newest segment, and not a copy of it), else a retransmission.
+        """
+        slab = self._slab
+        if not_advanced:
+            r_dupacks = _HWB.unpack_from(slab, roff + 16)[0]
+            r_lastack = _unpack_u32(slab, roff + _OFF_LASTACK)[0]
+            r_ack_t = _Q.unpack_from(slab, roff + _OFF_ACK_T)[0]
+            if r_dupacks >= 2 and r_lastack == seq and 0 <= now - r_ack_t < FAST_RETRANS_WINDOW_NS:
+                return True
+        if spurious:
+            return True
+        rtt = _Q.unpack_from(slab, (idx & ~1) * REC_SIZE + _OFF_AUX)[0]
+        threshold = rtt if rtt else DEFAULT_OOO_NS
+        full_end = (end + 1) & M32 if flags & 0x03 else end
+        return not (0 <= now - seq_t < threshold and nextseq != full_end)
 
     def _first_rtt(self, idx: int, now: int) -> int:
         """Set the conversation's first RTT: from its latest SYN to this first ACK."""
