@@ -26,7 +26,7 @@ class RetransmitConfig:
     @classmethod
     def from_table(cls, table: Table, where: str = f"detect.{NAME}") -> RetransmitConfig:
         check_keys(table, {"threshold"}, where)
-        return cls(threshold=get_int(table, "threshold", where, cls.threshold, minimum=1))
+        return cls(threshold=get_int(table, "threshold", where, 3, minimum=1))
 
 
 @dataclass(frozen=True, slots=True)

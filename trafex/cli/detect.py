@@ -1,0 +1,206 @@
+"""``trafex detect``: run the sensor on a capture file or a live interface.
+
+Wired into ``trafex`` by :mod:`trafex.cli.main` through :func:`add_parser` and
+:func:`run`. Detections go to stdout (``--json``: one object per line), the
+progress and final statistics lines to stderr. A user's mistake (not a
+capture, bad config key, unknown interface) prints one line and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from collections.abc import Callable
+from types import FrameType
+from typing import TextIO
+
+from trafex.detect import (
+    CaptureFile,
+    DetectError,
+    Detection,
+    Sensor,
+    SensorConfig,
+    SensorStats,
+    load_config,
+)
+from trafex.detect.live import LiveInterface
+
+EXAMPLES = """examples:
+  trafex detect --pcap traffic.pcap --blocklist blocklist.txt --json
+  trafex detect --pcap traffic.pcapng --retransmit-threshold 5
+  trafex detect --interface eth1 --bpf 'tcp or udp port 53' --config trafex.toml
+"""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the ``detect`` subcommand to trafex's parser."""
+    parser = subparsers.add_parser(
+        "detect",
+        help="watch packets and report flows to act on",
+        description="Read a pcap/pcapng file or a live interface; report DNS answers for "
+        "blocklisted names, TCP flow directions that retransmit, and floods.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    configure_parser(parser)
+    parser.set_defaults(func=run)
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--pcap", metavar="FILE", help="pcap or pcapng file ('-' for stdin)")
+    source.add_argument("--interface", metavar="IF", help="live capture on this interface")
+    parser.add_argument("--bpf", metavar="FILTER", help="BPF filter for --interface")
+    parser.add_argument("--config", metavar="FILE", help="TOML file with a [detect] table")
+    parser.add_argument(
+        "--retransmit-threshold",
+        type=int,
+        metavar="N",
+        help="retransmissions per flow direction that make a detection (enables the detector)",
+    )
+    parser.add_argument(
+        "--blocklist", metavar="FILE", help="domain blocklist (enables the dns detector)"
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON object per detection")
+    parser.add_argument(
+        "--progress",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="seconds between progress lines on stderr (0: none)",
+    )
+
+
+def build_config(args: argparse.Namespace) -> SensorConfig:
+    # Without a config file the retransmit detector runs with its defaults.
+    config = load_config(args.config) if args.config else SensorConfig().with_detector(
+        "retransmit"
+    )
+    if args.retransmit_threshold is not None:
+        if args.retransmit_threshold < 1:
+            raise DetectError("--retransmit-threshold must be at least 1")
+        config = config.with_detector("retransmit", threshold=args.retransmit_threshold)
+    if args.blocklist:
+        config = config.with_detector("dns", blocklist=args.blocklist)
+    return config
+
+
+def format_detection(d: Detection) -> str:
+    """The human-readable line for one detection."""
+    ev = d.evidence.to_dict()
+    if d.detector == "retransmit" and d.flow is not None:
+        f = d.flow
+        return (
+            f"retransmit {f.proto} {f.src}:{f.sport} -> {f.dst}:{f.dport} "
+            f"retransmits={ev.get('retransmits')}"
+        )
+    if d.detector == "dns":
+        addresses = ev.get("addresses")
+        joined = ", ".join(str(a) for a in addresses) if isinstance(addresses, list) else ""
+        return f"dns {ev.get('qname')} -> {joined} (client {ev.get('client')})"
+    details = " ".join(f"{k}={json.dumps(v)}" for k, v in ev.items())
+    target = d.host or (f"{d.flow.src}->{d.flow.dst}" if d.flow else "")
+    return f"{d.detector} {target} {details}"
+
+
+def format_stats(stats: SensorStats, final: bool) -> str:
+    parts = [
+        f"packets={stats.packets}",
+        f"pps={stats.pps:.0f}",
+        f"flows={stats.flows}",
+        f"detections={stats.detections}",
+    ]
+    if final:
+        parts.insert(1, f"bad={stats.bad_packets}")
+        parts.append(f"seconds={stats.seconds:.2f}")
+    if stats.drops is not None:
+        parts.append(f"drops={stats.drops}")
+    return ("done " if final else "progress ") + " ".join(parts)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``trafex detect``; returns the exit code."""
+    out: TextIO = sys.stdout
+    err: TextIO = sys.stderr
+    try:
+        config = build_config(args)
+        if args.pcap:
+            if args.bpf:
+                raise DetectError("--bpf applies to --interface only")
+            source: CaptureFile | LiveInterface = CaptureFile(
+                "/dev/stdin" if args.pcap == "-" else args.pcap
+            )
+        else:
+            source = LiveInterface(args.interface, bpf=args.bpf)
+        sensor = Sensor(config, progress_interval=args.progress or 1.0)
+    except DetectError as exc:
+        print(f"trafex detect: {exc}", file=err)
+        return 2
+
+    def on_detection(d: Detection) -> None:
+        line = json.dumps(d.to_dict()) if args.json else format_detection(d)
+        print(line, file=out, flush=True)
+
+    progress: Callable[[SensorStats], None] | None = None
+    if args.progress:
+
+        def progress(stats: SensorStats) -> None:
+            print(format_stats(stats, final=False), file=err, flush=True)
+
+    previous = _install_signals(sensor)
+    try:
+        stats = sensor.run(source, on_detection, progress)
+    except DetectError as exc:
+        print(f"trafex detect: {exc}", file=err)
+        return 2
+    except BrokenPipeError:
+        return 0
+    finally:
+        _restore_signals(previous)
+    print(format_stats(stats, final=True), file=err, flush=True)
+    return 0
+
+
+_Handler = Callable[[int, FrameType | None], object] | int | None
+
+
+def _install_signals(sensor: Sensor) -> dict[int, _Handler]:
+    previous: dict[int, _Handler] = {}
+
+    def on_hup(_sig: int, _frame: FrameType | None) -> None:
+        sensor.reload()
+
+    def on_stop(_sig: int, _frame: FrameType | None) -> None:
+        sensor.stop()
+
+    for sig, handler in ((signal.SIGHUP, on_hup), (signal.SIGTERM, on_stop),
+                         (signal.SIGINT, on_stop)):
+        try:
+            previous[sig] = signal.signal(sig, handler)
+        except ValueError:  # not the main thread (tests)
+            pass
+    return previous
+
+
+def _restore_signals(previous: dict[int, _Handler]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry point (``python -m trafex.cli.detect``)."""
+    from trafex import logs
+
+    parser = argparse.ArgumentParser(
+        prog="trafex detect", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    configure_parser(parser)
+    args = parser.parse_args(argv)
+    logs.configure("warning")
+    return run(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
