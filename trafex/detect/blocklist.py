@@ -9,6 +9,7 @@ and ignores a trailing dot.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -93,7 +94,10 @@ def parse_lines(lines: Iterable[str], where: str = "blocklist") -> list[str]:
     return out
 
 
+_LABEL = re.compile(r"^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$")
+
+
 def _valid_name(name: str) -> bool:
     if not name or len(name) > 253:
         return False
-    return all(0 < len(label) <= 63 for label in name.split("."))
+    return all(_LABEL.match(label) for label in name.split("."))

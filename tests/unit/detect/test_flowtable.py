@@ -45,7 +45,9 @@ def test_mixed_capture_flags_same_directions_as_tshark(tmp_path: Path, threshold
 
 
 def _key(i: int) -> bytes:
-    return bytes([10, 0, i >> 8, i & 0xFF, 10, 1, 0, 1]) + (1024 + i).to_bytes(2, "big") + b"\x01\xbb"
+    return (
+        bytes([10, 0, i >> 8, i & 0xFF, 10, 1, 0, 1]) + (1024 + i).to_bytes(2, "big") + b"\x01\xbb"
+    )
 
 
 def test_reverse_key_swaps_addresses_and_ports() -> None:
