@@ -16,6 +16,9 @@ from collections.abc import Callable
 from types import FrameType
 from typing import TextIO
 
+import structlog
+
+from trafex import logs
 from trafex.detect import (
     CaptureFile,
     DetectError,
@@ -124,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
     """Run ``trafex detect``; returns the exit code."""
     out: TextIO = sys.stdout
     err: TextIO = sys.stderr
+    if not structlog.is_configured():
+        logs.configure("warning")  # log lines never mix with detections on stdout
     try:
         config = build_config(args)
         if args.pcap:
@@ -191,8 +196,6 @@ def _restore_signals(previous: dict[int, _Handler]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Standalone entry point (``python -m trafex.cli.detect``)."""
-    from trafex import logs
-
     parser = argparse.ArgumentParser(
         prog="trafex detect", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -120,10 +120,8 @@ class Sensor:
                     on_progress(stats_now())
             return not self._stop
 
-        log.debug("sensor.start", detectors=[d.name for d in self.detectors])
         source.run(decoder.handler, on_chunk)
         final = stats_now()
-        log.debug("sensor.done", packets=final.packets, detections=final.detections)
         return final
 
     def _stats(self, source: Source, decoder: Decoder, seconds: float) -> SensorStats:

@@ -318,7 +318,7 @@ class VolumetricDetector(DetectorBase):
         steps = (ts - self._next_rotate) // self._bucket_ns + 1
         self._next_rotate += steps * self._bucket_ns
         keep = self._buckets - 1
-        for _ in range(min(steps, self._buckets)):
+        for _ in range(min(steps, self._buckets + 1)):
             for host in self._hosts.values():
                 if host is None:
                     continue
@@ -328,29 +328,27 @@ class VolumetricDetector(DetectorBase):
                     win[i] += cur[i]
                 host.ring.append(cur)
                 host.cur = [0] * 10
+                # ``win`` now covers a whole window: re-arm what fell under its threshold.
+                if host.fired:
+                    for i in range(10):
+                        if host.fired & (1 << i) and win[i] <= host.limits[i]:
+                            host.fired &= ~(1 << i)
+                if host.detail is not None and not host.fired:
+                    if all(win[i] <= host.watch[i] for i in range(10)):
+                        host.detail = None
                 while len(host.ring) > keep:
                     old = host.ring.popleft()
                     for i in range(10):
                         win[i] -= old[i]
-        self._rearm()
         self._evict_idle(force=False)
-
-    def _rearm(self) -> None:
-        for host in self._hosts.values():
-            if host is None:
-                continue
-            if host.fired:
-                for i in range(10):
-                    if host.fired & (1 << i) and host.win[i] + host.cur[i] <= host.limits[i]:
-                        host.fired &= ~(1 << i)
-            if host.detail is not None and not host.fired:
-                w = host.win
-                if all(w[i] <= host.watch[i] for i in range(10)):
-                    host.detail = None
 
     def _evict_idle(self, force: bool) -> None:
         hosts = self._hosts
-        idle = [dst for dst, h in hosts.items() if h is None or (not any(h.win) and not any(h.cur))]
+        idle = [
+            dst
+            for dst, h in hosts.items()
+            if h is None or (not h.fired and not any(h.win) and not any(h.cur))
+        ]
         if force and not idle:
             idle = list(hosts)[: max(1, len(hosts) // 10)]
         for dst in idle:

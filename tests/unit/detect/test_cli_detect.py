@@ -1,0 +1,97 @@
+"""``trafex detect``: output formats, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import structlog
+
+from tests.unit.detect.dnsscenarios import response, udp
+from tests.unit.detect.helpers import write_pcap
+from tests.unit.detect.tcpscenarios import scenario_rto
+from trafex.cli import detect as cli
+
+
+@pytest.fixture(autouse=True)
+def _reset_logging() -> Iterator[None]:
+    """The CLI configures structlog for its stderr; later tests get the defaults back."""
+    yield
+    structlog.reset_defaults()
+
+
+def _run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers()
+    cli.add_parser(sub)
+    args = parser.parse_args(["detect", *argv])
+    return int(args.func(args))
+
+
+def _capture(tmp_path: Path) -> Path:
+    pkts = scenario_rto(True) + [
+        udp(response("badhacks.com", [("badhacks.com", "AAAA", "3001:10:66::5")], "AAAA"), True)
+    ]
+    return write_pcap(tmp_path / "c.pcap", sorted(pkts, key=lambda p: float(p.time)))
+
+
+def test_json_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--json prints one object per detection with the documented keys; stats on stderr."""
+    bl = tmp_path / "bl.txt"
+    bl.write_text("badhacks.com\n")
+    code = _run(["--pcap", str(_capture(tmp_path)), "--blocklist", str(bl),
+                 "--retransmit-threshold", "3", "--json", "--progress", "0"])
+    out, err = capsys.readouterr()
+    assert code == 0
+    objs = [json.loads(line) for line in out.splitlines()]
+    by = {o["detector"]: o for o in objs}
+    assert by["retransmit"]["flow"] == {"src": "3001:1:a::10", "sport": 40001,
+                                        "dst": "3001:4:b::10", "dport": 443, "proto": "tcp"}
+    assert by["retransmit"]["retransmits"] == 3
+    assert by["dns"]["qname"] == "badhacks.com."
+    assert by["dns"]["addresses"] == ["3001:10:66::5"]
+    assert by["dns"]["client"] == "3001:1:a::10"
+    assert "done packets=" in err and "bad=0" in err
+
+
+def test_human_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Without --json each detection is one readable line."""
+    assert _run(["--pcap", str(_capture(tmp_path)), "--progress", "0"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("retransmit tcp 3001:1:a::10:40001 -> 3001:4:b::10:443")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--pcap", "/etc/hostname"], "not a pcap or pcapng capture"),
+        (["--pcap", "/nonexistent.pcap"], "not a pcap or pcapng capture"),
+        (["--pcap", "PCAP", "--blocklist", "/nonexistent"], "cannot read blocklist"),
+        (["--pcap", "PCAP", "--config", "CONF"], "detect.bogus"),
+        (["--interface", "nosuchif0"], "no such interface"),
+        (["--pcap", "PCAP", "--bpf", "tcp"], "--bpf applies to --interface"),
+    ],
+)
+def test_user_errors_are_one_line_exit_2(tmp_path: Path, argv: list[str], message: str,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """A user's mistake prints one line on stderr (no traceback) and exits 2."""
+    conf = tmp_path / "c.toml"
+    conf.write_text("[detect]\nbogus = 1\n")
+    argv = [str(_capture(tmp_path)) if a == "PCAP" else str(conf) if a == "CONF" else a
+            for a in argv]
+    assert _run([*argv, "--progress", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert message in err[0]
+
+
+def test_help_shows_an_example() -> None:
+    """--help of the standalone entry point shows an example command."""
+    done = subprocess.run([sys.executable, "-m", "trafex.cli.detect", "--help"],
+                          capture_output=True, text=True, check=True, timeout=60)
+    assert "trafex detect --pcap" in done.stdout

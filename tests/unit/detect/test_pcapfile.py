@@ -1,0 +1,68 @@
+"""Capture files: pcap byte orders and resolutions, pcapng, truncation, non-captures."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import pytest
+
+from tests.unit.detect.helpers import trafex_retransmissions, write_pcap
+from tests.unit.detect.tcpscenarios import scenario_rto
+from trafex.detect import CaptureFile, NotACaptureError, Sensor, SensorConfig
+
+
+def _pcap(path: Path, order: str, nanos: bool) -> Path:
+    magic = 0xA1B23C4D if nanos else 0xA1B2C3D4
+    out = bytearray(struct.pack(order + "IHHiIII", magic, 2, 4, 0, 0, 65535, 1))
+    for p in scenario_rto():
+        t = float(p.time)
+        frac = round((t - int(t)) * (1e9 if nanos else 1e6))
+        data = bytes(p)
+        out += struct.pack(order + "IIII", int(t), frac, len(data), len(data)) + data
+    path.write_bytes(bytes(out))
+    return path
+
+
+@pytest.mark.parametrize("order", ["<", ">"], ids=["little", "big"])
+@pytest.mark.parametrize("nanos", [False, True], ids=["usec", "nsec"])
+def test_pcap_variants_read_the_same(tmp_path: Path, order: str, nanos: bool) -> None:
+    """Little/big endian, micro/nanosecond pcaps all give the same retransmissions."""
+    counts = trafex_retransmissions(_pcap(tmp_path / "a.pcap", order, nanos))
+    assert sorted(counts.values()) == [3]
+
+
+def test_pcapng_reads_like_pcap(tmp_path: Path) -> None:
+    """A pcapng file (written by Scapy) gives the same result as the pcap."""
+    from scapy.utils import wrpcapng
+
+    path = tmp_path / "a.pcapng"
+    wrpcapng(str(path), scenario_rto())
+    assert sorted(trafex_retransmissions(path).values()) == [3]
+    assert sorted(trafex_retransmissions(write_pcap(tmp_path / "a.pcap", scenario_rto()))
+                  .values()) == [3]
+
+
+def test_truncated_file_counts_one_bad_record(tmp_path: Path) -> None:
+    """A file cut inside its last record: the rest is read, the cut record counted bad."""
+    path = write_pcap(tmp_path / "a.pcap", scenario_rto())
+    data = path.read_bytes()
+    path.write_bytes(data[:-10])
+    stats = Sensor(SensorConfig()).run(CaptureFile(path), lambda d: None)
+    assert stats.packets == len(scenario_rto()) - 1
+    assert stats.bad_packets == 1
+
+
+@pytest.mark.parametrize("content", [b"", b"hello world, not a capture", b"\xd4\xc3"])
+def test_not_a_capture_raises_one_clear_error(tmp_path: Path, content: bytes) -> None:
+    """A file that is not a capture raises NotACaptureError naming the file."""
+    path = tmp_path / "x.bin"
+    path.write_bytes(content)
+    with pytest.raises(NotACaptureError, match="x.bin"):
+        Sensor(SensorConfig()).run(CaptureFile(path), lambda d: None)
+
+
+def test_missing_file_raises_not_a_capture(tmp_path: Path) -> None:
+    """A missing file is reported as NotACaptureError too (one line in the CLI)."""
+    with pytest.raises(NotACaptureError):
+        CaptureFile(tmp_path / "missing.pcap").run(lambda lt: lambda *a: None, lambda n, t: True)

@@ -1,0 +1,105 @@
+"""The volumetric detector: per-destination rates over a sliding window, per kind, groups."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scapy.layers.inet import ICMP, IP, TCP, UDP
+from scapy.layers.l2 import Ether
+
+from tests.unit.detect.helpers import run_sensor, write_pcap
+from trafex.detect import ConfigError, SensorConfig
+from trafex.detect.volumetric import VolumetricConfig
+
+VICTIM = "192.0.2.80"
+MAC = {"src": "02:00:00:00:00:01", "dst": "02:00:00:00:00:02"}
+
+
+def _flood(n: int, rate: float, layer: Any, sources: int = 4, dst: str = VICTIM) -> list[Any]:
+    pkts = []
+    for i in range(n):
+        p = Ether(**MAC) / IP(src=f"198.51.100.{1 + i % sources}", dst=dst) / layer
+        p.time = 1_700_000_000 + i / rate
+        p._trafex_time_set = True
+        pkts.append(p)
+    return pkts
+
+
+def _config(table: dict[str, Any]) -> SensorConfig:
+    return SensorConfig().with_detector("volumetric", **table)
+
+
+def test_syn_flood_names_sources_port_and_protocol(tmp_path: Path) -> None:
+    """A SYN flood over the syn_pps threshold gives one detection naming sources and port."""
+    pkts = _flood(3000, 1000.0, TCP(sport=1234, dport=443, flags="S"))
+    path = write_pcap(tmp_path / "syn.pcap", pkts)
+    found = run_sensor(path, _config({"window": 2.0, "default": {"syn_pps": 500}}))
+    assert len(found) == 1
+    ev = found[0].evidence.to_dict()
+    assert found[0].host == VICTIM
+    assert (ev["kind"], ev["metric"], ev["ip_proto"]) == ("tcp-syn", "pps", "tcp")
+    assert ev["top_dst_ports"][0] == {"proto": "tcp", "port": 443, "packets": ev[  # type: ignore[index]
+        "top_dst_ports"][0]["packets"]}  # type: ignore[index]
+    sources = {s["src"] for s in ev["top_sources"]}  # type: ignore[index, union-attr]
+    assert sources == {f"198.51.100.{i}" for i in range(1, 5)}
+
+
+def test_under_threshold_is_quiet(tmp_path: Path) -> None:
+    """Traffic under every threshold gives nothing."""
+    path = write_pcap(tmp_path / "low.pcap", _flood(500, 100.0, UDP(sport=5, dport=53)))
+    assert run_sensor(path, _config({"default": {"pps": 500, "udp_pps": 200}})) == []
+
+
+def test_bps_threshold_counts_bits(tmp_path: Path) -> None:
+    """Large UDP packets trip the bits/s threshold, not the packets/s one."""
+    pkts = _flood(2000, 1000.0, UDP(sport=5, dport=9) / (b"x" * 1000))
+    path = write_pcap(tmp_path / "bps.pcap", pkts)
+    found = run_sensor(path, _config({"window": 1.0, "default": {"pps": 5000, "bps": 4e6}}))
+    assert [(d.evidence.to_dict()["kind"], d.evidence.to_dict()["metric"]) for d in found] == [
+        ("all", "bps")
+    ]
+
+
+def test_host_groups_pick_the_most_specific_prefix(tmp_path: Path) -> None:
+    """A host in a group uses the group's thresholds; others use the default."""
+    pkts = _flood(1000, 1000.0, ICMP()) + _flood(1000, 1000.0, ICMP(), dst="192.0.2.200")
+    pkts.sort(key=lambda p: float(p.time))
+    path = write_pcap(tmp_path / "icmp.pcap", pkts)
+    config = _config({
+        "window": 1.0,
+        "default": {"icmp_pps": 100000},
+        "groups": [{"name": "web", "prefixes": ["192.0.2.0/24"], "icmp_pps": 100000},
+                   {"name": "one", "prefixes": ["192.0.2.80/32"], "icmp_pps": 300}],
+    })
+    found = run_sensor(path, config)
+    assert [(d.host, d.evidence.to_dict()["group"]) for d in found] == [(VICTIM, "one")]
+
+
+def test_fires_again_after_calming_down(tmp_path: Path) -> None:
+    """Two floods separated by a quiet period give two detections (re-armed)."""
+    first = _flood(1000, 1000.0, UDP(sport=1, dport=2))
+    second = _flood(1000, 1000.0, UDP(sport=1, dport=2))
+    for p in second:
+        p.time += 30
+    path = write_pcap(tmp_path / "two.pcap", first + second)
+    found = run_sensor(path, _config({"window": 2.0, "default": {"udp_pps": 200}}))
+    assert len(found) == 2
+
+
+@pytest.mark.parametrize(
+    ("table", "key"),
+    [
+        ({"windw": 1}, "detect.volumetric.windw"),
+        ({"default": {"ppps": 1}}, "detect.volumetric.default.ppps"),
+        ({"groups": [{"name": "x", "prefixes": ["10.0.0.0/8"], "sin_pps": 1}]},
+         "detect.volumetric.groups[0].sin_pps"),
+        ({"groups": [{"name": "x", "prefixes": ["nope"]}]}, "detect.volumetric.groups[0].prefixes"),
+    ],
+)
+def test_config_errors_name_the_key(table: dict[str, Any], key: str) -> None:
+    """Unknown keys and bad values name the offending key."""
+    with pytest.raises(ConfigError) as err:
+        VolumetricConfig.from_table(table)
+    assert err.value.key == key
