@@ -9,6 +9,7 @@ capture, bad config key, unknown interface) prints one line and exits 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
@@ -78,9 +79,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def build_config(args: argparse.Namespace) -> SensorConfig:
     # Without a config file the retransmit detector runs with its defaults.
-    config = load_config(args.config) if args.config else SensorConfig().with_detector(
-        "retransmit"
-    )
+    config = load_config(args.config) if args.config else SensorConfig().with_detector("retransmit")
     if args.retransmit_threshold is not None:
         if args.retransmit_threshold < 1:
             raise DetectError("--retransmit-threshold must be at least 1")
@@ -180,12 +179,13 @@ def _install_signals(sensor: Sensor) -> dict[int, _Handler]:
     def on_stop(_sig: int, _frame: FrameType | None) -> None:
         sensor.stop()
 
-    for sig, handler in ((signal.SIGHUP, on_hup), (signal.SIGTERM, on_stop),
-                         (signal.SIGINT, on_stop)):
-        try:
+    for sig, handler in (
+        (signal.SIGHUP, on_hup),
+        (signal.SIGTERM, on_stop),
+        (signal.SIGINT, on_stop),
+    ):
+        with contextlib.suppress(ValueError):  # not the main thread (tests)
             previous[sig] = signal.signal(sig, handler)
-        except ValueError:  # not the main thread (tests)
-            pass
     return previous
 
 

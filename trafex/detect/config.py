@@ -46,7 +46,7 @@ _TOP_KEYS = {"max_flows", "idle_timeout", "closed_timeout", "sweep_interval"}
 
 @dataclass(frozen=True, slots=True)
 class SensorConfig:
-    flows: FlowTableConfig = FlowTableConfig()
+    flows: FlowTableConfig = field(default_factory=FlowTableConfig)
     detectors: Mapping[str, Table] = field(default_factory=dict)
 
     def with_detector(self, name: str, **values: object) -> SensorConfig:

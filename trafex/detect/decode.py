@@ -144,8 +144,7 @@ class Decoder:
                 )
                 if vihl == 0x45 and proto == 6 and not frag & 0x3FFF and tot >= 40:
                     # Fast path: Ethernet, IPv4 without options, TCP, not a fragment.
-                    if tot > wirelen - 14:
-                        tot = wirelen - 14
+                    tot = min(tot, wirelen - 14)
                     hlen = (offflags >> 10) & 0x3C
                     seglen = tot - 20 - hlen
                     if hlen < 20 or seglen < 0:
@@ -190,8 +189,7 @@ class Decoder:
                 )
                 if nh == 6 and vtc >> 28 == 6 and plen:
                     tot = 40 + plen
-                    if tot > wirelen - 14:
-                        tot = wirelen - 14
+                    tot = min(tot, wirelen - 14)
                     hlen = (offflags >> 10) & 0x3C
                     seglen = tot - 40 - hlen
                     if hlen < 20 or seglen < 0:
@@ -500,7 +498,7 @@ class Decoder:
                     0,
                     False,
                 )
-            if proto == 4 or proto == 41 or proto == 47:
+            if proto in {4, 41, 47}:
                 self._ip_tunnel(proto, buf, p, end, tot - ihl, ts)
 
     def _ip6(self, buf: bytes, q: int, end: int, rlen: int, ts: int) -> None:
@@ -583,7 +581,7 @@ class Decoder:
                     0,
                     False,
                 )
-            if nh == 4 or nh == 41 or nh == 47:
+            if nh in {4, 41, 47}:
                 self._ip_tunnel(nh, buf, p, end, l4len, ts)
 
     def _ip_tunnel(self, proto: int, buf: bytes, p: int, end: int, rlen: int, ts: int) -> None:
@@ -645,10 +643,7 @@ class Decoder:
         n = 0
         flows = self._flows
         if flows is not None:
-            if a + alen == p:
-                key = buf[a : p + 4]
-            else:
-                key = buf[a : a + alen] + buf[p : p + 4]
+            key = buf[a : p + 4] if a + alen == p else buf[a : a + alen] + buf[p : p + 4]
             n = flows.segment(key, seq, ack, offflags & 0xFF, win, seglen, ts)
         if n or self._per_packet or self._tcp_ports:
             self._tcp_rest(
@@ -775,7 +770,7 @@ class Decoder:
                     found = on_payload(pkt, payload)
                     if found:
                         self._deliver(found)
-        if dport == UDP_VXLAN or dport == UDP_GENEVE or UDP_TEREDO in (sport, dport):
+        if dport in {UDP_VXLAN, UDP_GENEVE} or UDP_TEREDO in (sport, dport):
             self._udp_tunnel(sport, dport, buf, p + 8, stop, ulen - 8, ts)
 
     def _udp_tunnel(

@@ -24,7 +24,7 @@ _HEADER = struct.Struct("!HHHHHH")
 _RR = struct.Struct("!HHIH")
 
 
-class _Truncated(Exception):
+class _TruncatedError(Exception):
     pass
 
 
@@ -81,7 +81,7 @@ def _name(msg: bytes, off: int, size: int) -> tuple[str, int]:
     length = 0
     while True:
         if off >= size:
-            raise _Truncated
+            raise _TruncatedError
         ln = msg[off]
         if ln == 0:
             off += 1
@@ -89,22 +89,22 @@ def _name(msg: bytes, off: int, size: int) -> tuple[str, int]:
         kind = ln & 0xC0
         if kind == 0xC0:
             if off + 1 >= size:
-                raise _Truncated
+                raise _TruncatedError
             if after < 0:
                 after = off + 2
             hops += 1
             if hops > MAX_POINTER_HOPS:
-                raise _Truncated
+                raise _TruncatedError
             off = ((ln & 0x3F) << 8) | msg[off + 1]
             continue
         if kind:
-            raise _Truncated  # extended label types are not used in answers
+            raise _TruncatedError  # extended label types are not used in answers
         end = off + 1 + ln
         if end > size:
-            raise _Truncated
+            raise _TruncatedError
         length += ln + 1
         if length > MAX_NAME_LEN:
-            raise _Truncated
+            raise _TruncatedError
         labels.append(msg[off + 1 : end].decode("latin-1").replace(".", "\\."))
         off = end
     return ".".join(labels), (after if after >= 0 else off)
@@ -125,15 +125,15 @@ def parse_response(msg: bytes) -> DnsResponse | None:
     try:
         qname, off = _name(msg, 12, size)
         if off + 4 > size:
-            raise _Truncated
+            raise _TruncatedError
         qtype = (msg[off] << 8) | msg[off + 1]
         off += 4
         for _ in range(qdcount - 1):
             _skip, off = _name(msg, off, size)
             off += 4
             if off > size:
-                raise _Truncated
-    except _Truncated:
+                raise _TruncatedError
+    except _TruncatedError:
         return None
     answers: list[Answer] = []
     complete = True
@@ -141,12 +141,12 @@ def parse_response(msg: bytes) -> DnsResponse | None:
         for _ in range(ancount):
             owner, off = _name(msg, off, size)
             if off + 10 > size:
-                raise _Truncated
+                raise _TruncatedError
             rtype, _rclass, _ttl, rdlen = _RR.unpack_from(msg, off)
             off += 10
             end = off + rdlen
             if end > size:
-                raise _Truncated
+                raise _TruncatedError
             if rtype == TYPE_A and rdlen == 4:
                 value = socket.inet_ntop(socket.AF_INET, msg[off:end])
             elif rtype == TYPE_AAAA and rdlen == 16:
@@ -158,7 +158,7 @@ def parse_response(msg: bytes) -> DnsResponse | None:
                 continue
             answers.append(Answer(owner.lower(), rtype, value))
             off = end
-    except _Truncated:
+    except _TruncatedError:
         complete = False
     return DnsResponse(
         ident=ident,

@@ -239,7 +239,7 @@ class TcpFlowTable:
             idx = self._open(key, now)
         slab = self._slab
         off = idx * REC_SIZE
-        nextseq, lastack, base, retrans, dupacks, window, fl, ack_t, seq_t, aux = _unpack_rec(
+        nextseq, lastack, base, retrans, dupacks, window, fl, _ack_t, seq_t, aux = _unpack_rec(
             slab, off
         )
         roff = (idx ^ 1) * REC_SIZE

@@ -151,8 +151,9 @@ class LiveInterface:
         self._drops = 0
         return sock
 
-    def run(self, handler_for: Callable[[int], FrameHandler], on_chunk: Callable[[int, int], bool]
-            ) -> None:
+    def run(
+        self, handler_for: Callable[[int], FrameHandler], on_chunk: Callable[[int, int], bool]
+    ) -> None:
         sock = self._sock or self.open()
         handle = handler_for(self.linktype)
         size = self.block_size * self.blocks
@@ -201,5 +202,6 @@ class LiveInterface:
             ring.close()
             sock.close()
             self._sock = None
-            log.info("live.stopped", interface=self.interface, packets=packets,
-                     kernel_drops=self._drops)
+            log.info(
+                "live.stopped", interface=self.interface, packets=packets, kernel_drops=self._drops
+            )

@@ -133,7 +133,7 @@ class CaptureFile:
             size = len(buf)
             off = 0
             while off + 12 <= size:
-                btype_le, blen_le = struct.unpack_from("<II", buf, off)
+                btype_le = struct.unpack_from("<I", buf, off)[0]
                 if btype_le == PCAPNG_SHB:
                     if off + 12 > size:
                         break

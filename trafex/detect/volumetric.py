@@ -19,7 +19,7 @@ from __future__ import annotations
 import ipaddress
 from collections import Counter, deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from trafex.detect.confkeys import (
     Table,
@@ -73,7 +73,7 @@ class VolumetricConfig:
     top: int = 5
     max_hosts: int = 100_000
     watch_ratio: float = 0.5
-    default: Thresholds = Thresholds()
+    default: Thresholds = field(default_factory=Thresholds)
     groups: tuple[HostGroup, ...] = ()
 
     @classmethod
@@ -220,9 +220,11 @@ class VolumetricDetector(DetectorBase):
         if ts >= self._next_rotate:
             self._rotate(ts)
         dst = pkt.dst
-        host = self._hosts.get(dst, False)
-        if host is False:
-            host = self._hosts[dst] = self._new_host(bytes(dst))
+        hosts = self._hosts
+        if dst in hosts:
+            host = hosts[dst]
+        else:
+            host = hosts[dst] = self._new_host(bytes(dst))
         if host is None:
             return NOTHING
         n = pkt.length
@@ -233,7 +235,7 @@ class VolumetricDetector(DetectorBase):
             k = 2 if pkt.tcp_flags & 0x12 == 0x02 else 0
         elif proto == 17:
             k = 4
-        elif proto == 1 or proto == 58:
+        elif proto in {1, 58}:
             k = 6
         else:
             k = 0
@@ -333,9 +335,12 @@ class VolumetricDetector(DetectorBase):
                     for i in range(10):
                         if host.fired & (1 << i) and win[i] <= host.limits[i]:
                             host.fired &= ~(1 << i)
-                if host.detail is not None and not host.fired:
-                    if all(win[i] <= host.watch[i] for i in range(10)):
-                        host.detail = None
+                if (
+                    host.detail is not None
+                    and not host.fired
+                    and all(win[i] <= host.watch[i] for i in range(10))
+                ):
+                    host.detail = None
                 while len(host.ring) > keep:
                     old = host.ring.popleft()
                     for i in range(10):

@@ -12,41 +12,52 @@ from scapy.layers.l2 import Ether
 
 RESOLVER4, CLIENT4 = "192.0.2.53", "10.0.0.7"
 RESOLVER6, CLIENT6 = "3001:10:66::53", "3001:1:a::10"
-MAC = {"src": "02:00:00:00:00:01", "dst": "02:00:00:00:00:02"}
 
 
-def response(qname: str, answers: list[tuple[str, str, str]], qtype: str = "A",
-             ident: int = 1) -> Any:
+def eth() -> Any:
+    """An Ethernet header with fixed addresses (no ARP lookups when building)."""
+    return Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+
+
+def response(
+    qname: str, answers: list[tuple[str, str, str]], qtype: str = "A", ident: int = 1
+) -> Any:
     rrs = [DNSRR(rrname=owner, type=rtype, ttl=60, rdata=value) for owner, rtype, value in answers]
     return DNS(id=ident, qr=1, rd=1, ra=1, qd=DNSQR(qname=qname, qtype=qtype), an=rrs)
 
 
 def udp(msg: Any, v6: bool = False, sport: int = 53, dport: int = 33333) -> Any:
     ip = IPv6(src=RESOLVER6, dst=CLIENT6) if v6 else IP(src=RESOLVER4, dst=CLIENT4)
-    return Ether(**MAC) / ip / UDP(sport=sport, dport=dport) / msg
+    return eth() / ip / UDP(sport=sport, dport=dport) / msg
 
 
 def raw_udp(payload: bytes, v6: bool = False) -> Any:
     ip = IPv6(src=RESOLVER6, dst=CLIENT6) if v6 else IP(src=RESOLVER4, dst=CLIENT4)
-    return Ether(**MAC) / ip / UDP(sport=53, dport=33334) / payload
+    return eth() / ip / UDP(sport=53, dport=33334) / payload
 
 
-def tcp_stream(messages: list[bytes], v6: bool = False, split: int | None = None,
-               sport: int = 53, dport: int = 40053) -> list[Any]:
+def tcp_stream(
+    messages: list[bytes],
+    v6: bool = False,
+    split: int | None = None,
+    sport: int = 53,
+    dport: int = 40053,
+) -> list[Any]:
     """A server->client DNS-over-TCP stream: handshake, length-prefixed messages."""
     ip_s = IPv6(src=RESOLVER6, dst=CLIENT6) if v6 else IP(src=RESOLVER4, dst=CLIENT4)
     ip_c = IPv6(src=CLIENT6, dst=RESOLVER6) if v6 else IP(src=CLIENT4, dst=RESOLVER4)
     sseq, cseq = 7000, 3000
     out = [
-        Ether(**MAC) / ip_c / TCP(sport=dport, dport=sport, flags="S", seq=cseq - 1),
-        Ether(**MAC) / ip_s / TCP(sport=sport, dport=dport, flags="SA", seq=sseq - 1, ack=cseq),
-        Ether(**MAC) / ip_c / TCP(sport=dport, dport=sport, flags="A", seq=cseq, ack=sseq),
+        eth() / ip_c / TCP(sport=dport, dport=sport, flags="S", seq=cseq - 1),
+        eth() / ip_s / TCP(sport=sport, dport=dport, flags="SA", seq=sseq - 1, ack=cseq),
+        eth() / ip_c / TCP(sport=dport, dport=sport, flags="A", seq=cseq, ack=sseq),
     ]
     data = b"".join(struct.pack("!H", len(m)) + m for m in messages)
     chunks = [data] if split is None else [data[:split], data[split:]]
     for chunk in chunks:
-        out.append(Ether(**MAC) / ip_s / TCP(sport=sport, dport=dport, flags="PA", seq=sseq,
-                                             ack=cseq) / chunk)
+        out.append(
+            eth() / ip_s / TCP(sport=sport, dport=dport, flags="PA", seq=sseq, ack=cseq) / chunk
+        )
         sseq += len(chunk)
     return out
 

@@ -22,8 +22,10 @@ def test_exact_and_subdomain_matches() -> None:
 def test_file_with_comments_and_hosts_lines(tmp_path: Path) -> None:
     """Plain names, # comments, hosts-file lines (several names) and localhost are handled."""
     path = tmp_path / "bl.txt"
-    path.write_text("# list\nbadhacks.com.  # the talk's\n\n0.0.0.0 a.example b.example\n"
-                    "127.0.0.1 localhost\n::1 ip6-localhost\nMalicious-Mail-Order.net\n")
+    path.write_text(
+        "# list\nbadhacks.com.  # the talk's\n\n0.0.0.0 a.example b.example\n"
+        "127.0.0.1 localhost\n::1 ip6-localhost\nMalicious-Mail-Order.net\n"
+    )
     bl = Blocklist.from_file(path)
     assert bl.names == {"badhacks.com", "a.example", "b.example", "malicious-mail-order.net"}
 

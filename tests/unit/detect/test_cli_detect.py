@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 import structlog
 
-from tests.unit.detect.dnsscenarios import response, udp
-from tests.unit.detect.helpers import write_pcap
-from tests.unit.detect.tcpscenarios import scenario_rto
 from trafex.cli import detect as cli
+
+from .dnsscenarios import response, udp
+from .helpers import write_pcap
+from .tcpscenarios import scenario_rto
 
 
 @pytest.fixture(autouse=True)
@@ -34,9 +35,8 @@ def _run(argv: list[str]) -> int:
 
 
 def _capture(tmp_path: Path) -> Path:
-    pkts = scenario_rto(True) + [
-        udp(response("badhacks.com", [("badhacks.com", "AAAA", "3001:10:66::5")], "AAAA"), True)
-    ]
+    answer = response("badhacks.com", [("badhacks.com", "AAAA", "3001:10:66::5")], "AAAA")
+    pkts = [*scenario_rto(True), udp(answer, True)]
     return write_pcap(tmp_path / "c.pcap", sorted(pkts, key=lambda p: float(p.time)))
 
 
@@ -44,14 +44,30 @@ def test_json_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """--json prints one object per detection with the documented keys; stats on stderr."""
     bl = tmp_path / "bl.txt"
     bl.write_text("badhacks.com\n")
-    code = _run(["--pcap", str(_capture(tmp_path)), "--blocklist", str(bl),
-                 "--retransmit-threshold", "3", "--json", "--progress", "0"])
+    code = _run(
+        [
+            "--pcap",
+            str(_capture(tmp_path)),
+            "--blocklist",
+            str(bl),
+            "--retransmit-threshold",
+            "3",
+            "--json",
+            "--progress",
+            "0",
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 0
     objs = [json.loads(line) for line in out.splitlines()]
     by = {o["detector"]: o for o in objs}
-    assert by["retransmit"]["flow"] == {"src": "3001:1:a::10", "sport": 40001,
-                                        "dst": "3001:4:b::10", "dport": 443, "proto": "tcp"}
+    assert by["retransmit"]["flow"] == {
+        "src": "3001:1:a::10",
+        "sport": 40001,
+        "dst": "3001:4:b::10",
+        "dport": 443,
+        "proto": "tcp",
+    }
     assert by["retransmit"]["retransmits"] == 3
     assert by["dns"]["qname"] == "badhacks.com."
     assert by["dns"]["addresses"] == ["3001:10:66::5"]
@@ -77,13 +93,15 @@ def test_human_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
         (["--pcap", "PCAP", "--bpf", "tcp"], "--bpf applies to --interface"),
     ],
 )
-def test_user_errors_are_one_line_exit_2(tmp_path: Path, argv: list[str], message: str,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_user_errors_are_one_line_exit_2(
+    tmp_path: Path, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A user's mistake prints one line on stderr (no traceback) and exits 2."""
     conf = tmp_path / "c.toml"
     conf.write_text("[detect]\nbogus = 1\n")
-    argv = [str(_capture(tmp_path)) if a == "PCAP" else str(conf) if a == "CONF" else a
-            for a in argv]
+    argv = [
+        str(_capture(tmp_path)) if a == "PCAP" else str(conf) if a == "CONF" else a for a in argv
+    ]
     assert _run([*argv, "--progress", "0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
@@ -92,6 +110,11 @@ def test_user_errors_are_one_line_exit_2(tmp_path: Path, argv: list[str], messag
 
 def test_help_shows_an_example() -> None:
     """--help of the standalone entry point shows an example command."""
-    done = subprocess.run([sys.executable, "-m", "trafex.cli.detect", "--help"],
-                          capture_output=True, text=True, check=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "trafex.cli.detect", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     assert "trafex detect --pcap" in done.stdout

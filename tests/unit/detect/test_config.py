@@ -71,5 +71,5 @@ def test_invalid_toml_is_a_config_error(tmp_path: Path) -> None:
     """A file that is not TOML is a ConfigError naming the file."""
     path = tmp_path / "bad.toml"
     path.write_text("[detect\n")
-    with pytest.raises(ConfigError, match="bad.toml"):
+    with pytest.raises(ConfigError, match=r"bad\.toml"):
         load_config(path)

@@ -10,12 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.unit.detect.helpers import run_sensor, trafex_retransmissions
-from tests.unit.detect.tcpscenarios import scenario_rto
 from trafex.detect import SensorConfig
 from trafex.detect.decode import Decoder
 from trafex.detect.flowtable import TcpFlowTable
 from trafex.detect.retransmit import RetransmitConfig, RetransmitDetector
+
+from .helpers import run_sensor, trafex_retransmissions
+from .tcpscenarios import scenario_rto
 
 
 def _write_raw(path: Path, linktype: int, frames: list[tuple[float, bytes]]) -> Path:
@@ -39,17 +40,30 @@ def _ip_et(v6: bool) -> bytes:
 WRAPPERS: dict[str, tuple[int, Any]] = {
     "ethernet": (1, lambda eth, ip, v6: eth + ip),
     "vlan": (1, lambda eth, ip, v6: eth[:12] + b"\x81\x00\x00\x64" + _ip_et(v6) + ip),
-    "qinq": (1, lambda eth, ip, v6: eth[:12] + b"\x88\xa8\x00\x0a\x81\x00\x00\x64" + _ip_et(v6)
-             + ip),
-    "sll": (113, lambda eth, ip, v6: b"\x00\x00\x00\x01\x00\x06" + b"\x02" * 8 + _ip_et(v6)
-            + ip),
-    "sll2": (276, lambda eth, ip, v6: _ip_et(v6) + b"\x00\x00" + b"\x00\x00\x00\x02"
-             + b"\x00\x01\x00\x06" + b"\x02" * 8 + ip),
+    "qinq": (
+        1,
+        lambda eth, ip, v6: eth[:12] + b"\x88\xa8\x00\x0a\x81\x00\x00\x64" + _ip_et(v6) + ip,
+    ),
+    "sll": (113, lambda eth, ip, v6: b"\x00\x00\x00\x01\x00\x06" + b"\x02" * 8 + _ip_et(v6) + ip),
+    "sll2": (
+        276,
+        lambda eth, ip, v6: (
+            _ip_et(v6) + b"\x00\x00" + b"\x00\x00\x00\x02" + b"\x00\x01\x00\x06" + b"\x02" * 8 + ip
+        ),
+    ),
     "raw": (101, lambda eth, ip, v6: ip),
     "null": (0, lambda eth, ip, v6: struct.pack("<I", 30 if v6 else 2) + ip),
     "loop": (108, lambda eth, ip, v6: struct.pack(">I", 30 if v6 else 2) + ip),
-    "pppoe": (1, lambda eth, ip, v6: eth[:12] + b"\x88\x64\x11\x00\x00\x01"
-              + struct.pack("!H", len(ip) + 2) + (b"\x00\x57" if v6 else b"\x00\x21") + ip),
+    "pppoe": (
+        1,
+        lambda eth, ip, v6: (
+            eth[:12]
+            + b"\x88\x64\x11\x00\x00\x01"
+            + struct.pack("!H", len(ip) + 2)
+            + (b"\x00\x57" if v6 else b"\x00\x21")
+            + ip
+        ),
+    ),
 }
 
 
@@ -85,8 +99,11 @@ def test_random_frames_never_raise(frame: bytes, linktype: int) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.integers(min_value=0, max_value=120), st.integers(min_value=0, max_value=119),
-       st.binary(min_size=1, max_size=3))
+@given(
+    st.integers(min_value=0, max_value=120),
+    st.integers(min_value=0, max_value=119),
+    st.binary(min_size=1, max_size=3),
+)
 def test_truncated_and_mutated_tcp_never_raise(cut: int, at: int, junk: bytes) -> None:
     """Real frames cut short or with bytes overwritten are skipped or decoded, never fatal."""
     decoder, _ = _decoder()

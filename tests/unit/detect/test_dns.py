@@ -7,17 +7,18 @@ from typing import Any
 
 import pytest
 
-from tests.unit.detect.dnsscenarios import (
+from trafex.detect import ConfigError, SensorConfig
+from trafex.detect.blocklist import Blocklist
+from trafex.detect.dns import DnsConfig, DnsDetector
+
+from .dnsscenarios import (
     compressed_chain,
     raw_udp,
     response,
     tcp_stream,
     udp,
 )
-from tests.unit.detect.helpers import needs_tshark, run_sensor, tshark_fields, write_pcap
-from trafex.detect import ConfigError, SensorConfig
-from trafex.detect.blocklist import Blocklist
-from trafex.detect.dns import DnsConfig, DnsDetector
+from .helpers import needs_tshark, run_sensor, tshark_fields, write_pcap
 
 BLOCKED = ["bad.test", "evil.example"]
 
@@ -38,8 +39,15 @@ def _tshark_chain_pairs(path: Path, names: list[str] = BLOCKED) -> set[tuple[str
     blocklist = Blocklist(names)
     rows = tshark_fields(
         path,
-        ["dns.qry.name", "dns.count.answers", "dns.resp.name", "dns.resp.type", "dns.a",
-         "dns.aaaa", "dns.cname"],
+        [
+            "dns.qry.name",
+            "dns.count.answers",
+            "dns.resp.name",
+            "dns.resp.type",
+            "dns.a",
+            "dns.aaaa",
+            "dns.cname",
+        ],
         "dns.flags.response == 1",
     )
     out = set()
@@ -48,7 +56,9 @@ def _tshark_chain_pairs(path: Path, names: list[str] = BLOCKED) -> set[tuple[str
             continue
         values = {"1": iter(a.split(",")), "28": iter(aaaa.split(",")), "5": iter(cname.split(","))}
         records = []
-        for owner, rtype in list(zip(owners.split(","), types.split(",")))[: int(count or 0)]:
+        for owner, rtype in list(zip(owners.split(","), types.split(","), strict=False))[
+            : int(count or 0)
+        ]:
             value = next(values[rtype]) if rtype in values else ""
             records.append((owner.lower(), rtype, value))
         reach = {qname.lower()}
@@ -67,19 +77,28 @@ def _capture() -> list[Any]:
     return [
         udp(response("bad.test", [("bad.test", "A", "192.0.2.1")])),
         udp(response("www.bad.test", [("www.bad.test", "AAAA", "3001:10:66::5")], "AAAA"), True),
-        udp(response("BAD.test", [("bad.test", "A", "192.0.2.2"),
-                                  ("bad.test", "A", "192.0.2.3")])),
-        udp(response("cdn.evil.example", [
-            ("cdn.evil.example", "CNAME", "edge.cdn.net"),
-            ("edge.cdn.net", "CNAME", "node.cdn.net"),
-            ("node.cdn.net", "A", "198.51.100.7"),
-            ("node.cdn.net", "AAAA", "2001:db8::7"),
-            ("unrelated.net", "A", "198.51.100.99"),
-        ])),
-        udp(response("evil.example", [  # chain given out of order
-            ("z.cdn.net", "A", "198.51.100.8"),
-            ("evil.example", "CNAME", "z.cdn.net"),
-        ])),
+        udp(response("BAD.test", [("bad.test", "A", "192.0.2.2"), ("bad.test", "A", "192.0.2.3")])),
+        udp(
+            response(
+                "cdn.evil.example",
+                [
+                    ("cdn.evil.example", "CNAME", "edge.cdn.net"),
+                    ("edge.cdn.net", "CNAME", "node.cdn.net"),
+                    ("node.cdn.net", "A", "198.51.100.7"),
+                    ("node.cdn.net", "AAAA", "2001:db8::7"),
+                    ("unrelated.net", "A", "198.51.100.99"),
+                ],
+            )
+        ),
+        udp(
+            response(
+                "evil.example",
+                [  # chain given out of order
+                    ("z.cdn.net", "A", "198.51.100.8"),
+                    ("evil.example", "CNAME", "z.cdn.net"),
+                ],
+            )
+        ),
         udp(response("good.test", [("good.test", "A", "192.0.2.50")])),
         raw_udp(compressed_chain()),
     ]
@@ -98,8 +117,9 @@ def test_udp_answers_equal_tshark_chain(tmp_path: Path) -> None:
 @needs_tshark
 def test_truncated_and_malformed_answers_equal_tshark(tmp_path: Path) -> None:
     """Cut or corrupt answers: the sensor keeps what parses, as tshark does, and never fails."""
-    full = bytes(response("bad.test", [("bad.test", "A", "192.0.2.1"),
-                                       ("bad.test", "A", "192.0.2.2")]))
+    full = bytes(
+        response("bad.test", [("bad.test", "A", "192.0.2.1"), ("bad.test", "A", "192.0.2.2")])
+    )
     pkts = [raw_udp(full[:n]) for n in (11, 20, len(full) - 20, len(full) - 2)]
     looped = bytearray(compressed_chain())
     looped[-16:-14] = b"\xc0" + bytes([len(looped) - 16])  # owner pointer pointing at itself
@@ -121,8 +141,14 @@ def test_dns_over_tcp_split_and_batched(tmp_path: Path) -> None:
     """Messages split across segments and two messages in one stream are both found."""
     msgs = [
         bytes(response("bad.test", [("bad.test", "A", "192.0.2.10")], ident=1)),
-        bytes(response("x.evil.example", [("x.evil.example", "AAAA", "2001:db8::10")],
-                       qtype="AAAA", ident=2)),
+        bytes(
+            response(
+                "x.evil.example",
+                [("x.evil.example", "AAAA", "2001:db8::10")],
+                qtype="AAAA",
+                ident=2,
+            )
+        ),
     ]
     path = write_pcap(tmp_path / "split.pcap", tcp_stream(msgs, split=7))
     assert _pairs(path) == {("bad.test.", "192.0.2.10"), ("x.evil.example.", "2001:db8::10")}
@@ -130,9 +156,10 @@ def test_dns_over_tcp_split_and_batched(tmp_path: Path) -> None:
 
 def test_detection_names_client_and_server(tmp_path: Path) -> None:
     """The detection carries the qname with a trailing dot, its addresses and the client."""
-    path = write_pcap(tmp_path / "one.pcap",
-                      [udp(response("bad.test", [("bad.test", "AAAA", "3001:10:66::5")],
-                                    "AAAA"), True)])
+    path = write_pcap(
+        tmp_path / "one.pcap",
+        [udp(response("bad.test", [("bad.test", "AAAA", "3001:10:66::5")], "AAAA"), True)],
+    )
     detector = DnsDetector(DnsConfig(), Blocklist(BLOCKED))
     [d] = run_sensor(path, SensorConfig(), detectors=[detector])
     out = d.to_dict()

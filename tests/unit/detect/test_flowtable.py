@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.detect.helpers import (
+from trafex.detect.flowtable import FlowTableConfig, TcpFlowTable, reverse_key
+
+from .helpers import (
     flagged,
     needs_tshark,
     retransmit_detections,
@@ -14,8 +16,7 @@ from tests.unit.detect.helpers import (
     tshark_retransmissions,
     write_pcap,
 )
-from tests.unit.detect.tcpscenarios import SCENARIOS
-from trafex.detect.flowtable import FlowTableConfig, TcpFlowTable, reverse_key
+from .tcpscenarios import SCENARIOS
 
 SEC = 1_000_000_000
 

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.detect.helpers import trafex_retransmissions, write_pcap
-from tests.unit.detect.tcpscenarios import scenario_rto
 from trafex.detect import CaptureFile, NotACaptureError, Sensor, SensorConfig
+
+from .helpers import trafex_retransmissions, write_pcap
+from .tcpscenarios import scenario_rto
 
 
 def _pcap(path: Path, order: str, nanos: bool) -> Path:
@@ -39,8 +40,9 @@ def test_pcapng_reads_like_pcap(tmp_path: Path) -> None:
     path = tmp_path / "a.pcapng"
     wrpcapng(str(path), scenario_rto())
     assert sorted(trafex_retransmissions(path).values()) == [3]
-    assert sorted(trafex_retransmissions(write_pcap(tmp_path / "a.pcap", scenario_rto()))
-                  .values()) == [3]
+    assert sorted(
+        trafex_retransmissions(write_pcap(tmp_path / "a.pcap", scenario_rto())).values()
+    ) == [3]
 
 
 def test_truncated_file_counts_one_bad_record(tmp_path: Path) -> None:
@@ -58,7 +60,7 @@ def test_not_a_capture_raises_one_clear_error(tmp_path: Path, content: bytes) ->
     """A file that is not a capture raises NotACaptureError naming the file."""
     path = tmp_path / "x.bin"
     path.write_bytes(content)
-    with pytest.raises(NotACaptureError, match="x.bin"):
+    with pytest.raises(NotACaptureError, match=r"x\.bin"):
         Sensor(SensorConfig()).run(CaptureFile(path), lambda d: None)
 
 

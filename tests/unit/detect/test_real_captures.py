@@ -8,16 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.detect.helpers import (
+from trafex.detect import SensorConfig
+from trafex.detect.blocklist import Blocklist
+from trafex.detect.dns import DnsConfig, DnsDetector
+
+from .helpers import (
     SHARED_CAPTURES,
     Direction,
     flagged,
     retransmit_detections,
     run_sensor,
 )
-from trafex.detect import SensorConfig
-from trafex.detect.blocklist import Blocklist
-from trafex.detect.dns import DnsConfig, DnsDetector
 
 ORACLE = SHARED_CAPTURES / "oracle"
 

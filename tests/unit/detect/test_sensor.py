@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from tests.unit.detect.helpers import write_pcap
-from tests.unit.detect.tcpscenarios import SCENARIOS
 from trafex.detect import (
     CaptureFile,
     Detection,
@@ -17,6 +15,9 @@ from trafex.detect import (
     SensorStats,
 )
 from trafex.detect.packet import PacketView
+
+from .helpers import write_pcap
+from .tcpscenarios import SCENARIOS
 
 
 class TtlCounter(DetectorBase):

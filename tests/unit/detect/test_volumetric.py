@@ -7,20 +7,20 @@ from typing import Any
 
 import pytest
 from scapy.layers.inet import ICMP, IP, TCP, UDP
-from scapy.layers.l2 import Ether
 
-from tests.unit.detect.helpers import run_sensor, write_pcap
 from trafex.detect import ConfigError, SensorConfig
-from trafex.detect.volumetric import VolumetricConfig
+from trafex.detect.volumetric import VolumetricConfig, VolumetricEvidence
+
+from .dnsscenarios import eth
+from .helpers import run_sensor, write_pcap
 
 VICTIM = "192.0.2.80"
-MAC = {"src": "02:00:00:00:00:01", "dst": "02:00:00:00:00:02"}
 
 
 def _flood(n: int, rate: float, layer: Any, sources: int = 4, dst: str = VICTIM) -> list[Any]:
     pkts = []
     for i in range(n):
-        p = Ether(**MAC) / IP(src=f"198.51.100.{1 + i % sources}", dst=dst) / layer
+        p = eth() / IP(src=f"198.51.100.{1 + i % sources}", dst=dst) / layer
         p.time = 1_700_000_000 + i / rate
         p._trafex_time_set = True
         pkts.append(p)
@@ -37,13 +37,13 @@ def test_syn_flood_names_sources_port_and_protocol(tmp_path: Path) -> None:
     path = write_pcap(tmp_path / "syn.pcap", pkts)
     found = run_sensor(path, _config({"window": 2.0, "default": {"syn_pps": 500}}))
     assert len(found) == 1
-    ev = found[0].evidence.to_dict()
+    ev = found[0].evidence
+    assert isinstance(ev, VolumetricEvidence)
     assert found[0].host == VICTIM
-    assert (ev["kind"], ev["metric"], ev["ip_proto"]) == ("tcp-syn", "pps", "tcp")
-    assert ev["top_dst_ports"][0] == {"proto": "tcp", "port": 443, "packets": ev[  # type: ignore[index]
-        "top_dst_ports"][0]["packets"]}  # type: ignore[index]
-    sources = {s["src"] for s in ev["top_sources"]}  # type: ignore[index, union-attr]
-    assert sources == {f"198.51.100.{i}" for i in range(1, 5)}
+    assert (ev.kind, ev.metric, ev.ip_proto) == ("tcp-syn", "pps", "tcp")
+    assert ev.top_dst_ports[0][:2] == ("tcp", 443)
+    assert {src for src, _n in ev.top_sources} == {f"198.51.100.{i}" for i in range(1, 5)}
+    assert ev.rate > ev.threshold == 500
 
 
 def test_under_threshold_is_quiet(tmp_path: Path) -> None:
@@ -67,12 +67,16 @@ def test_host_groups_pick_the_most_specific_prefix(tmp_path: Path) -> None:
     pkts = _flood(1000, 1000.0, ICMP()) + _flood(1000, 1000.0, ICMP(), dst="192.0.2.200")
     pkts.sort(key=lambda p: float(p.time))
     path = write_pcap(tmp_path / "icmp.pcap", pkts)
-    config = _config({
-        "window": 1.0,
-        "default": {"icmp_pps": 100000},
-        "groups": [{"name": "web", "prefixes": ["192.0.2.0/24"], "icmp_pps": 100000},
-                   {"name": "one", "prefixes": ["192.0.2.80/32"], "icmp_pps": 300}],
-    })
+    config = _config(
+        {
+            "window": 1.0,
+            "default": {"icmp_pps": 100000},
+            "groups": [
+                {"name": "web", "prefixes": ["192.0.2.0/24"], "icmp_pps": 100000},
+                {"name": "one", "prefixes": ["192.0.2.80/32"], "icmp_pps": 300},
+            ],
+        }
+    )
     found = run_sensor(path, config)
     assert [(d.host, d.evidence.to_dict()["group"]) for d in found] == [(VICTIM, "one")]
 
@@ -93,8 +97,10 @@ def test_fires_again_after_calming_down(tmp_path: Path) -> None:
     [
         ({"windw": 1}, "detect.volumetric.windw"),
         ({"default": {"ppps": 1}}, "detect.volumetric.default.ppps"),
-        ({"groups": [{"name": "x", "prefixes": ["10.0.0.0/8"], "sin_pps": 1}]},
-         "detect.volumetric.groups[0].sin_pps"),
+        (
+            {"groups": [{"name": "x", "prefixes": ["10.0.0.0/8"], "sin_pps": 1}]},
+            "detect.volumetric.groups[0].sin_pps",
+        ),
         ({"groups": [{"name": "x", "prefixes": ["nope"]}]}, "detect.volumetric.groups[0].prefixes"),
     ],
 )
