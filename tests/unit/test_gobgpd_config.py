@@ -1,0 +1,174 @@
+"""Unit tests for trafex.bgp.gobgpd_config: gobgpd's TOML rendered from trafexd's config."""
+
+from __future__ import annotations
+
+import ipaddress
+import tomllib
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from trafex.bgp.gobgpd_config import LOCAL_ONLY_POLICY, render
+from trafex.control.config import BgpConfig, NeighborConfig
+
+
+def neighbor(address: str = "192.0.2.2", **kwargs: Any) -> NeighborConfig:
+    ip = ipaddress.ip_address(address)
+    families = ("ipv4-unicast", "ipv4-flowspec") if ip.version == 4 else ("ipv6-flowspec",)
+    return NeighborConfig(
+        address=ip, peer_as=kwargs.pop("peer_as", 65001), families=families, **kwargs
+    )
+
+
+def load(bgp: BgpConfig) -> dict[str, Any]:
+    return tomllib.loads(render(bgp))
+
+
+def test_default_global_section() -> None:
+    """The default BgpConfig renders AS 65010, router-id 127.0.0.1, port 179 on
+    loopback, and no neighbors."""
+    data = load(BgpConfig())
+    expected = {
+        "as": 65010,
+        "router-id": "127.0.0.1",
+        "port": 179,
+        "local-address-list": ["127.0.0.1"],
+    }
+    assert expected == data["global"]["config"]
+    assert "neighbors" not in data
+
+
+def test_local_only_import_policy() -> None:
+    """A global import policy accepts locally originated paths and rejects the rest, so
+    gobgpd never re-advertises one peer's routes to another."""
+    data = load(BgpConfig())
+    expected_apply = {
+        "import-policy-list": [LOCAL_ONLY_POLICY],
+        "default-import-policy": "reject-route",
+    }
+    assert expected_apply == data["global"]["apply-policy"]["config"]
+    expected_policy = [
+        {
+            "name": LOCAL_ONLY_POLICY,
+            "statements": [
+                {
+                    "name": "accept-local",
+                    "conditions": {"bgp-conditions": {"route-type": "local"}},
+                    "actions": {"route-disposition": "accept-route"},
+                }
+            ],
+        }
+    ]
+    assert expected_policy == data["policy-definitions"]
+
+
+def test_global_section_from_config() -> None:
+    """AS, router-id, port and listen addresses come from the config."""
+    bgp = BgpConfig(
+        asn=4200000000,
+        router_id=ipaddress.IPv4Address("192.0.2.1"),
+        listen_addresses=("192.0.2.1", "2001:db8::1"),
+        listen_port=-1,
+    )
+    expected = {
+        "as": 4200000000,
+        "router-id": "192.0.2.1",
+        "port": -1,
+        "local-address-list": ["192.0.2.1", "2001:db8::1"],
+    }
+    assert expected == load(bgp)["global"]["config"]
+
+
+def test_minimal_neighbor() -> None:
+    """A neighbor has its address, peer AS and one afi-safi per family; no transport,
+    password or multihop section unless configured."""
+    (rendered,) = load(BgpConfig(neighbors=(neighbor(),)))["neighbors"]
+    expected = {
+        "config": {"neighbor-address": "192.0.2.2", "peer-as": 65001},
+        "afi-safis": [
+            {"config": {"afi-safi-name": "ipv4-unicast"}},
+            {"config": {"afi-safi-name": "ipv4-flowspec"}},
+        ],
+    }
+    assert expected == rendered
+
+
+def test_full_neighbor() -> None:
+    """description, password (auth-password), local-address, passive-mode and eBGP
+    multihop are rendered where gobgpd expects them."""
+    full = neighbor(
+        "2001:db8::2",
+        description="edge router",
+        password="s3cret",
+        local_address=ipaddress.ip_address("2001:db8::1"),
+        passive=True,
+        ebgp_multihop_ttl=4,
+    )
+    (rendered,) = load(BgpConfig(neighbors=(full,)))["neighbors"]
+    expected = {
+        "config": {
+            "neighbor-address": "2001:db8::2",
+            "peer-as": 65001,
+            "description": "edge router",
+            "auth-password": "s3cret",
+        },
+        "transport": {"config": {"local-address": "2001:db8::1", "passive-mode": True}},
+        "ebgp-multihop": {"config": {"enabled": True, "multihop-ttl": 4}},
+        "afi-safis": [{"config": {"afi-safi-name": "ipv6-flowspec"}}],
+    }
+    assert expected == rendered
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"passive": True}, {"passive-mode": True}),
+        ({"local_address": ipaddress.ip_address("192.0.2.1")}, {"local-address": "192.0.2.1"}),
+    ],
+)
+def test_transport_section_alone(kwargs: dict[str, Any], expected: dict[str, Any]) -> None:
+    """passive and local-address each open the transport section on their own."""
+    (rendered,) = load(BgpConfig(neighbors=(neighbor(**kwargs),)))["neighbors"]
+    assert expected == rendered["transport"]["config"]
+
+
+def test_several_neighbors_in_order() -> None:
+    """Every neighbor is rendered, in the config's order."""
+    bgp = BgpConfig(neighbors=(neighbor("192.0.2.2"), neighbor("192.0.2.3", peer_as=65002)))
+    expected = [("192.0.2.2", 65001), ("192.0.2.3", 65002)]
+    actual = [
+        (n["config"]["neighbor-address"], n["config"]["peer-as"]) for n in load(bgp)["neighbors"]
+    ]
+    assert expected == actual
+
+
+# Text that TOML basic strings can carry: any Unicode scalar value of the BMP.
+BMP_TEXT = st.text(st.characters(max_codepoint=0xFFFF, codec="utf-8"), max_size=30)
+
+
+@settings(max_examples=200)
+@given(description=BMP_TEXT, password=BMP_TEXT)
+def test_strings_are_escaped(description: str, password: str) -> None:
+    """Quotes, backslashes, control characters and non-ASCII text in description and
+    password still give valid TOML that reads back the same strings."""
+    (rendered,) = load(
+        BgpConfig(neighbors=(neighbor(description=description, password=password),))
+    )["neighbors"]
+    expected = {"description": description, "auth-password": password}
+    actual = {key: rendered["config"].get(key, "") for key in expected}
+    assert expected == actual
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: json.dumps escapes non-BMP characters as surrogate pairs, invalid in TOML",
+)
+def test_non_bmp_description_is_valid_toml() -> None:
+    """A description with a character outside the BMP (an emoji) still renders valid
+    TOML; json.dumps writes it as the surrogate pair \\ud83d\\ude80, which TOML
+    refuses (it is not a Unicode scalar value)."""
+    description = "edge \U0001f680"
+    (rendered,) = load(BgpConfig(neighbors=(neighbor(description=description),)))["neighbors"]
+    assert description == rendered["config"]["description"]

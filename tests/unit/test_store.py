@@ -1,0 +1,228 @@
+"""Unit tests for trafex.control.store: intents in SQLite, durable across reopening."""
+
+from __future__ import annotations
+
+import ipaddress
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from trafex.control.store import Store, StoreError, route_from_json, route_to_json
+from trafex.model.flowspec import FlowActions, FlowRule
+from trafex.model.grammar import parse_rule
+from trafex.model.intent import FlowIntent, Intent, IntentMeta, RouteIntent
+from trafex.model.route import UnicastRoute
+
+flow_v4 = FlowIntent(
+    IntentMeta("fs-000000000001", "syn flood", "cli", 100.0, 100.0, 700.0),
+    parse_rule("destination 10.0.0.1/32 protocol tcp tcp-flags =S rate-limit 1000"),
+)
+flow_v6 = FlowIntent(
+    IntentMeta("fs-000000000002", "", "api", 101.0, 101.0, None),
+    parse_rule("source 3001:1:a::10/128 destination 3001:4:b::/64 8 redirect 6:302"),
+)
+route_v6 = RouteIntent(
+    IntentMeta("rt-000000000003", "blackhole", "detector", 102.0, 102.0, 160.5),
+    UnicastRoute(
+        ipaddress.ip_network("3001:10:66::5/128"),
+        ipaddress.ip_address("3001:10::1"),
+        communities=(0xFFFF029A, 65000 << 16 | 666),
+        large_communities=((65000, 1, 2),),
+        local_preference=200,
+        med=7,
+    ),
+)
+route_v4 = RouteIntent(
+    IntentMeta("rt-000000000004", "", "cli", 103.0, 103.0, None),
+    UnicastRoute(ipaddress.ip_network("192.0.2.1/32")),
+)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    opened = Store(tmp_path / "state")
+    yield opened
+    opened.close()
+
+
+def query(path: Path, sql: str) -> tuple[object, ...]:
+    """The first row of ``sql`` on the database file, read behind the store's back."""
+    with closing(sqlite3.connect(path)) as db:
+        row: tuple[object, ...] = db.execute(sql).fetchone()
+    return row
+
+
+def test_empty_store(store: Store) -> None:
+    """A new store loads nothing and reports no problem."""
+    expected: tuple[list[Intent], list[str]] = ([], [])
+    assert expected == store.load()
+
+
+def test_upsert_load_round_trip(store: Store) -> None:
+    """Flows and routes of both families, with and without expiry, load back equal, in
+    creation order."""
+    store.upsert([route_v4, flow_v6, route_v6, flow_v4])
+    expected: tuple[list[Intent], list[str]] = ([flow_v4, flow_v6, route_v6, route_v4], [])
+    assert expected == store.load()
+
+
+def test_update_in_place_keeps_one_row(store: Store) -> None:
+    """Upserting an intent again (same id and key) updates its actions, reason, origin
+    and times in place: still one row, the creation time kept."""
+    store.upsert([flow_v4])
+    new_meta = flow_v4.meta.refreshed(now=200.0, ttl=60.0, reason="again", origin="api")
+    updated = FlowIntent(new_meta, FlowRule(flow_v4.rule.match, FlowActions(rate=0.0)))
+    store.upsert([updated])
+    expected: tuple[list[Intent], list[str]] = ([updated], [])
+    assert expected == store.load()
+    rows = query(store.path, "SELECT COUNT(*) FROM intents")
+    expected_count = (1,)
+    assert expected_count == rows
+
+
+def test_another_id_for_the_same_key_is_refused(store: Store) -> None:
+    """The key is unique: a second intent with the same match under another id is a
+    StoreError, and the first one stays."""
+    store.upsert([flow_v4])
+    twin = FlowIntent(
+        IntentMeta("fs-00000000000f", "", "cli", 1.0, 1.0, None),
+        FlowRule(flow_v4.rule.match, FlowActions(rate=0.0)),
+    )
+    with pytest.raises(StoreError):
+        store.upsert([twin])
+    assert [flow_v4] == store.load()[0]
+
+
+def test_delete(store: Store) -> None:
+    """Deleted ids are gone; unknown ids are ignored; the rest stays."""
+    store.upsert([flow_v4, flow_v6, route_v6])
+    store.delete([flow_v4.meta.id, route_v6.meta.id, "fs-unknown"])
+    assert [flow_v6] == store.load()[0]
+    store.delete([])
+    assert [flow_v6] == store.load()[0]
+
+
+def test_upsert_nothing(store: Store) -> None:
+    """Upserting an empty list writes nothing."""
+    store.upsert([])
+    assert not store.load()[0]
+
+
+def test_reopen_from_disk(tmp_path: Path) -> None:
+    """What was written is there after closing and reopening the database."""
+    first = Store(tmp_path)
+    first.upsert([flow_v4, route_v6])
+    first.delete([route_v6.meta.id])
+    first.upsert([route_v4])
+    first.close()
+    second = Store(tmp_path)
+    try:
+        expected: tuple[list[Intent], list[str]] = ([flow_v4, route_v4], [])
+        assert expected == second.load()
+    finally:
+        second.close()
+
+
+def test_rules_are_stored_as_readable_text(store: Store) -> None:
+    """A rule's body is its canonical one-line text and its key column the rule's key
+    (readable with the sqlite3 shell)."""
+    store.upsert([flow_v4])
+    row = query(store.path, "SELECT kind, key, body FROM intents")
+    expected = (
+        "flow",
+        flow_v4.key,
+        "destination 10.0.0.1/32 protocol =tcp tcp-flags =S rate-limit 1000",
+    )
+    assert expected == row
+
+
+def insert_raw(store: Store, ident: str, kind: str, body: str) -> None:
+    """Write a row behind the store's back, as a bad edit or a bug would."""
+    with closing(sqlite3.connect(store.path)) as db, db:
+        db.execute(
+            "INSERT INTO intents VALUES (?, ?, ?, ?, '', 'cli', 1.0, 1.0, NULL)",
+            (ident, kind, f"key-{ident}", body),
+        )
+
+
+@pytest.mark.parametrize(
+    ("kind", "body"),
+    [
+        ("flow", "destination nowhere discard"),
+        ("flow", "destination 10.0.0.1/32"),
+        ("route", "not json"),
+        ("route", "{}"),
+        (
+            "route",
+            '{"prefix": "192.0.2.1/24", "next_hop": null, "communities": [], '
+            '"large_communities": [], "local_preference": null, "med": null}',
+        ),
+        (
+            "route",
+            '{"prefix": "192.0.2.1/32", "next_hop": null, "communities": [], '
+            '"large_communities": [[1, 2]], "local_preference": null, "med": null}',
+        ),
+    ],
+)
+def test_corrupted_row_is_reported_and_skipped(store: Store, kind: str, body: str) -> None:
+    """A row that no longer parses is reported in problems (with its id) and skipped;
+    the good rows still load."""
+    store.upsert([flow_v4, route_v6])
+    insert_raw(store, "bad-1", kind, body)
+    intents, problems = store.load()
+    assert [flow_v4, route_v6] == intents
+    assert [problems[0]] == problems
+    assert problems[0].startswith("intent bad-1: ")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: a route body that is JSON but not an object raises TypeError out of load()",
+)
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[]",
+        "null",
+        '{"prefix": "192.0.2.1/32", "next_hop": null, "communities": 5, '
+        '"large_communities": [], "local_preference": null, "med": null}',
+    ],
+)
+def test_route_body_of_the_wrong_json_type_is_reported(store: Store, body: str) -> None:
+    """A route row whose body is valid JSON of the wrong shape is a problem like any
+    other corrupted row; today load() lets a TypeError escape (it catches ValidationError,
+    ValueError and KeyError only), so one bad row stops trafexd from loading any."""
+    store.upsert([flow_v4])
+    insert_raw(store, "bad-2", "route", body)
+    intents, problems = store.load()
+    assert [flow_v4] == intents
+    assert problems[0].startswith("intent bad-2: ")
+
+
+def test_schema_version_mismatch(tmp_path: Path) -> None:
+    """A database of another schema version is refused."""
+    Store(tmp_path).close()
+    with closing(sqlite3.connect(tmp_path / "trafex.db")) as db, db:
+        db.execute("PRAGMA user_version=2")
+    with pytest.raises(StoreError, match="schema version 2, expected 1"):
+        Store(tmp_path)
+
+
+def test_unusable_directory(tmp_path: Path) -> None:
+    """A state directory that cannot be created is a StoreError naming it."""
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(StoreError, match="cannot open the store"):
+        Store(blocker / "state")
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(st.from_type(UnicastRoute))
+def test_route_json_round_trip(route: UnicastRoute) -> None:
+    """route_from_json(route_to_json(r)) == r for random routes."""
+    assert route == route_from_json(route_to_json(route))
