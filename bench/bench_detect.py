@@ -12,7 +12,10 @@ mirror port would), DNS frames whole. Then prints:
 - the talk's loop (``PcapReader`` + Scapy dissection + its (seq, ack) and DNS
   logic) on the first ``--scapy-packets`` packets, and the ratio,
 - bytes per tracked TCP conversation at ``--memory-flows`` conversations
-  (tracemalloc, the flow table alone).
+  (tracemalloc, the flow table alone),
+- with ``--live`` (root): frames of the capture sent at ``--live-rate`` packets/s
+  over a veth pair from a network namespace, received by ``trafex detect``'s
+  live source (AF_PACKET TPACKET_V3): packets seen, receive rate, kernel drops.
 
 Run: ``.venv/bin/python bench/bench_detect.py`` (``--help`` for sizes).
 """
@@ -260,6 +263,99 @@ def bytes_per_flow(n: int, v6: bool) -> float:
     return used / n
 
 
+_SENDER = r"""
+import socket, struct, sys, time
+iface, path, rate, count = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+data = open(path, "rb").read(64 << 20)
+frames, off = [], 24
+while off + 16 <= len(data) and len(frames) < count:
+    caplen = struct.unpack_from("<I", data, off + 8)[0]
+    frames.append(data[off + 16 : off + 16 + caplen])
+    off += 16 + caplen
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((iface, 0))
+s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 24)
+send, sleep, clock = s.send, time.sleep, time.perf_counter
+start = clock()
+for i, frame in enumerate(frames, 1):
+    while True:
+        try:
+            send(frame)
+            break
+        except OSError:
+            sleep(0.00005)
+    if i % 256 == 0:
+        ahead = i / rate - (clock() - start)
+        if ahead > 0:
+            sleep(ahead)
+print(len(frames), clock() - start, flush=True)
+"""
+
+
+def run_live(path: Path, rate: float, count: int) -> None:
+    """Send ``count`` frames at ``rate`` over a veth from a netns; the sensor receives."""
+    import os
+    import subprocess
+
+    from trafex.detect.live import LiveInterface
+
+    tag = f"{os.getpid() % 100000}"
+    netns, outer, inner = f"tfxb{tag}", f"tfxbo{tag}", f"tfxbi{tag}"
+
+    def sh(*cmd: str) -> None:
+        subprocess.run(cmd, check=True, capture_output=True, timeout=30)
+
+    proc: subprocess.Popen[str] | None = None
+    try:
+        sh("ip", "netns", "add", netns)
+        sh("ip", "link", "add", outer, "type", "veth", "peer", "name", inner)
+        sh("ip", "link", "set", inner, "netns", netns)
+        sh("ip", "link", "set", outer, "up")
+        sh("ip", "-n", netns, "link", "set", inner, "up")
+        sh("sysctl", "-qw", f"net.ipv6.conf.{outer}.disable_ipv6=1")
+        sh("ip", "netns", "exec", netns, "sysctl", "-qw", f"net.ipv6.conf.{inner}.disable_ipv6=1")
+        config = SensorConfig().with_detector("retransmit", threshold=3)
+        config = config.with_detector("dns", names=[BLOCKED])
+        source = LiveInterface(outer, idle_stop_s=1.0)
+        source.open()
+        proc = subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                netns,
+                sys.executable,
+                "-c",
+                _SENDER,
+                inner,
+                str(path),
+                str(rate),
+                str(count),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        stats = Sensor(config).run(source, lambda d: None)
+        out, err = proc.communicate(timeout=120)
+        sent, send_secs = out.split() if out else ("0", "0")
+        busy = stats.seconds - 1.0  # the run ends after 1 s without packets
+        print(
+            f"live: sent {sent} frames in {float(send_secs):.2f} s "
+            f"({int(sent) / max(float(send_secs), 1e-9):,.0f} packets/s offered); "
+            f"received {stats.packets} ({stats.packets / max(busy, 1e-9):,.0f} packets/s), "
+            f"kernel drops {stats.drops}"
+        )
+        if err.strip():
+            print(err.strip(), file=sys.stderr)
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        subprocess.run(["ip", "link", "del", outer], check=False, capture_output=True, timeout=30)
+        subprocess.run(["ip", "netns", "del", netns], check=False, capture_output=True, timeout=30)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0] if __doc__ else None,
@@ -270,6 +366,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scapy-packets", type=int, default=50_000)
     parser.add_argument("--memory-flows", type=int, default=1_000_000)
     parser.add_argument("--cache", type=Path, default=ROOT / "build" / "bench")
+    parser.add_argument("--live", action="store_true", help="also run the veth test (root)")
+    parser.add_argument("--live-only", action="store_true", help="only the veth test")
+    parser.add_argument("--live-rate", type=float, default=100_000)
+    parser.add_argument("--live-packets", type=int, default=500_000)
     args = parser.parse_args(argv)
 
     path = args.cache / f"detect-{args.packets}-{args.flows}.pcap"
@@ -280,6 +380,9 @@ def main(argv: list[str] | None = None) -> int:
             f"generated {path} ({path.stat().st_size / 1e6:.0f} MB) in "
             f"{time.perf_counter() - t0:.1f} s"
         )
+    if args.live_only:
+        run_live(path, args.live_rate, args.live_packets)
+        return 0
     packets, secs, dets, flows = run_trafex(path, volumetric=False)
     pps = packets / secs
     print(
@@ -304,6 +407,8 @@ def main(argv: list[str] | None = None) -> int:
             f"memory: {per:.0f} bytes per tracked TCP conversation at {args.memory_flows} "
             f"conversations ({'IPv6' if v6 else 'IPv4'}, both directions)"
         )
+    if args.live:
+        run_live(path, args.live_rate, args.live_packets)
     return 0
 
 
