@@ -101,6 +101,7 @@ class Decoder:
                 tcp.setdefault(port, []).append(d.on_payload)
         self._udp_ports = {k: tuple(v) for k, v in udp.items()}
         self._tcp_ports = {k: tuple(v) for k, v in tcp.items()}
+        self._tcp_watched = frozenset(self._tcp_ports)
         self._flows = flows if self._retrans else None
         self.fragment_cache = FragmentCache()
 
@@ -144,7 +145,7 @@ class Decoder:
                 )
                 if vihl == 0x45 and proto == 6 and not frag & 0x3FFF and tot >= 40:
                     # Fast path: Ethernet, IPv4 without options, TCP, not a fragment.
-                    tot = min(tot, wirelen - 14)
+                    tot = tot if tot <= wirelen - 14 else wirelen - 14  # no min() call here
                     hlen = (offflags >> 10) & 0x3C
                     seglen = tot - 20 - hlen
                     if hlen < 20 or seglen < 0:
@@ -153,14 +154,8 @@ class Decoder:
                     n = flows.segment(
                         buf[off + 26 : off + 38], seq, ack, offflags & 0xFF, win, seglen, ts
                     )
-                    if (
-                        n
-                        or self._per_packet
-                        or (
-                            self._tcp_ports
-                            and (sport in self._tcp_ports or dport in self._tcp_ports)
-                        )
-                    ):
+                    watched = self._tcp_watched
+                    if n or self._per_packet or sport in watched or dport in watched:
                         self._tcp_rest(
                             buf,
                             off + 26,
@@ -189,7 +184,7 @@ class Decoder:
                 )
                 if nh == 6 and vtc >> 28 == 6 and plen:
                     tot = 40 + plen
-                    tot = min(tot, wirelen - 14)
+                    tot = tot if tot <= wirelen - 14 else wirelen - 14  # no min() call here
                     hlen = (offflags >> 10) & 0x3C
                     seglen = tot - 40 - hlen
                     if hlen < 20 or seglen < 0:
@@ -198,14 +193,8 @@ class Decoder:
                     n = flows.segment(
                         buf[off + 22 : off + 58], seq, ack, offflags & 0xFF, win, seglen, ts
                     )
-                    if (
-                        n
-                        or self._per_packet
-                        or (
-                            self._tcp_ports
-                            and (sport in self._tcp_ports or dport in self._tcp_ports)
-                        )
-                    ):
+                    watched = self._tcp_watched
+                    if n or self._per_packet or sport in watched or dport in watched:
                         self._tcp_rest(
                             buf,
                             off + 22,
