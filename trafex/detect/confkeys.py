@@ -21,12 +21,16 @@ def check_keys(table: Table, allowed: set[str] | frozenset[str], where: str) -> 
             )
 
 
-def get_int(table: Table, key: str, where: str, default: int, minimum: int = 0) -> int:
+def get_int(
+    table: Table, key: str, where: str, default: int, minimum: int = 0, maximum: int | None = None
+) -> int:
     value = table.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(f"{where}.{key}", f"expected an integer, got {value!r}")
     if value < minimum:
         raise ConfigError(f"{where}.{key}", f"must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{where}.{key}", f"must be <= {maximum}, got {value}")
     return value
 
 

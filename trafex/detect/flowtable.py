@@ -18,6 +18,10 @@ already acknowledged is a spurious retransmission; a segment answering two or
 more duplicate ACKs within 20 ms is a fast retransmission. Pure ACKs, window
 updates, keep-alives and window probes are never retransmissions.
 
+A new connection on the same 4-tuple (a SYN with another ISN) restarts the
+sequence analysis, as tshark starts a new stream, but the retransmission counts
+are kept: they count per direction of the 4-tuple while it is tracked.
+
 Known simplifications against Wireshark: the window is compared unscaled (only
 equality and zero are tested, which scaling does not change), and the list of
 unacknowledged segments is not kept, so Wireshark's cap of 1000 unacked
@@ -39,18 +43,22 @@ HALF = 0x80000000
 FAST_RETRANS_WINDOW_NS = 20_000_000
 DEFAULT_OOO_NS = 3_000_000
 
-# Record: nextseq, lastack, base_seq, retrans, dupacks, window, flags, [3 pad],
+# Record: nextseq, lastack, base_seq, maxseqtobeacked, retrans (saturates at 65535),
+# dupacks, window, flags, [1 pad],
 # ack_t (last packet time; Wireshark's lastacktime), seq_t (time nextseq advanced),
 # aux (record 2n: the conversation's first RTT; record 2n+1: time of the latest SYN).
-_REC = struct.Struct("<IIIIHHB3xqqq")
+_REC = struct.Struct("<IIIIHHHBxqqq")
 REC_SIZE = _REC.size
 _unpack_rec = _REC.unpack_from
 _pack_rec = _REC.pack_into
 _U32 = struct.Struct("<I")
+_U16 = struct.Struct("<H")
 _unpack_u32 = _U32.unpack_from
 _Q = struct.Struct("<q")
 _OFF_LASTACK = 4
-_OFF_DUPACK_WIN_FLAGS = 16
+_OFF_DUPACK_WIN_FLAGS = 18
+_OFF_FLAGS = 22
+_OFF_MAXACK = 12
 _OFF_ACK_T = 24
 _OFF_AUX = 40
 _HWB = struct.Struct("<HHB")
@@ -134,7 +142,7 @@ class TcpFlowTable:
         idx = self._index.get(key)
         if idx is None:
             return 0
-        return _U32.unpack_from(self._slab, idx * REC_SIZE + 12)[0]  # type: ignore[no-any-return]
+        return _U16.unpack_from(self._slab, idx * REC_SIZE + 16)[0]  # type: ignore[no-any-return]
 
     def _open(self, key: bytes, now: int) -> int:
         if self._count >= self.config.max_flows:
@@ -181,9 +189,9 @@ class TcpFlowTable:
             off = slot * 2 * REC_SIZE
             a = unpack(slab, off)
             b = unpack(slab, off + REC_SIZE)
-            last = a[7] if a[7] > b[7] else b[7]
-            fa = a[6]
-            fb = b[6]
+            last = a[8] if a[8] > b[8] else b[8]
+            fa = a[7]
+            fb = b[7]
             closed = (fa | fb) & F_RST or (fa & fb & F_FIN)
             age = now - last
             if closed and age > closed_ns:
@@ -239,12 +247,12 @@ class TcpFlowTable:
             idx = self._open(key, now)
         slab = self._slab
         off = idx * REC_SIZE
-        nextseq, lastack, base, retrans, dupacks, window, fl, _ack_t, seq_t, aux = _unpack_rec(
-            slab, off
+        nextseq, lastack, base, maxack, retrans, dupacks, window, fl, _ack_t, seq_t, aux = (
+            _unpack_rec(slab, off)
         )
         roff = (idx ^ 1) * REC_SIZE
         if flags & 0x02 or not fl & F_BASE:
-            fl, nextseq, lastack, base, retrans, dupacks, window, seq_t, aux = self._syn(
+            fl, nextseq, lastack, base, maxack, retrans, dupacks, window, seq_t, aux = self._syn(
                 idx,
                 off,
                 roff,
@@ -255,6 +263,7 @@ class TcpFlowTable:
                 nextseq,
                 lastack,
                 base,
+                maxack,
                 retrans,
                 dupacks,
                 window,
@@ -269,10 +278,10 @@ class TcpFlowTable:
                 if rtt:
                     fl &= ~F_RTT_PENDING
             if not fl & F_REVBASE:
-                rfl = slab[roff + 20]
+                rfl = slab[roff + _OFF_FLAGS]
                 if not rfl & F_BASE:
                     _U32.pack_into(slab, roff + 8, (ack - 1) & M32)
-                    slab[roff + 20] = rfl | F_BASE
+                    slab[roff + _OFF_FLAGS] = rfl | F_BASE
                 fl |= F_REVBASE
 
         pflags = 0
@@ -281,8 +290,8 @@ class TcpFlowTable:
         elif (
             seglen == 1
             and seq == nextseq
-            and slab[roff + 20] & F_WIN_SEEN
-            and not (_HWB.unpack_from(slab, roff + 16)[1])
+            and slab[roff + _OFF_FLAGS] & F_WIN_SEEN
+            and not (_HWB.unpack_from(slab, roff + _OFF_DUPACK_WIN_FLAGS)[1])
         ):
             # Zero-window probe: the peer's window is closed and this is its next byte.
             pflags = F_ZWP
@@ -295,17 +304,25 @@ class TcpFlowTable:
                 and win == window
                 and seq == nextseq
                 and ack == lastack
-                and not slab[roff + 20] & F_KEEPALIVE
+                and not slab[roff + _OFF_FLAGS] & F_KEEPALIVE
                 and dupacks < 0xFFFF
             ):
                 dupacks += 1  # a duplicate ACK (an ACK of a keep-alive is not one)
         if ack != lastack:
             dupacks = 0
+        if flags & 0x10:
+            # The peer acknowledges beyond what we saw of it: segments were lost before
+            # the capture point, its highest in-order sequence jumps to its nextseq.
+            rmax = _unpack_u32(slab, roff + _OFF_MAXACK)[0]
+            if rmax and ((rmax - ack) & M32) >= HALF:
+                slab[roff + _OFF_MAXACK : roff + _OFF_MAXACK + 4] = slab[roff : roff + 4]
 
         count = 0
         if seglen or flags & 0x03:
             nseq = (seq + seglen) & M32
-            if not pflags & F_KEEPALIVE:
+            # tshark 4.0 never calls a segment starting one byte before nextseq with data a
+            # retransmission (as a keep-alive is not one); a bare SYN or FIN there is.
+            if not pflags & F_KEEPALIVE and not (seglen and seq == ((nextseq - 1) & M32)):
                 not_advanced = nextseq and ((seq - nextseq) & M32) >= HALF
                 r_lastack = _unpack_u32(slab, roff + 4)[0] if seglen else 0
                 spurious = r_lastack and ((r_lastack - nseq) & M32) < HALF
@@ -323,7 +340,9 @@ class TcpFlowTable:
                         bool(spurious),
                     )
                     if count:
-                        count = retrans = retrans + 1
+                        if retrans < 0xFFFF:
+                            retrans += 1
+                        count = retrans
             if flags & 0x03:
                 nseq = (nseq + 1) & M32
         else:
@@ -331,10 +350,12 @@ class TcpFlowTable:
         if (not nextseq or ((nextseq - nseq) & M32) >= HALF) and not pflags & F_ZWP:
             nextseq = nseq
             seq_t = now
+        if (seq == maxack or not maxack) and not pflags & F_ZWP:
+            maxack = nextseq
         fl = (fl & ~(F_KEEPALIVE | F_ZWP)) | pflags | F_WIN_SEEN
         if flags & 0x05:
             fl |= F_FIN if flags & 0x01 else F_RST
-        _pack_rec(slab, off, nextseq, ack, base, retrans, dupacks, win, fl, now, seq_t, aux)
+        _pack_rec(slab, off, nextseq, ack, base, maxack, retrans, dupacks, win, fl, now, seq_t, aux)
         return count
 
     def _syn(
@@ -349,12 +370,13 @@ class TcpFlowTable:
         nextseq: int,
         lastack: int,
         base: int,
+        maxack: int,
         retrans: int,
         dupacks: int,
         window: int,
         seq_t: int,
         aux: int,
-    ) -> tuple[int, int, int, int, int, int, int, int, int]:
+    ) -> tuple[int, int, int, int, int, int, int, int, int, int]:
         """SYN handling (port reuse, SYN time for the first RTT) and the base sequence."""
         slab = self._slab
         syn = flags & 0x02
@@ -363,13 +385,20 @@ class TcpFlowTable:
                 if seq != base:
                     base = seq  # a SYN/ACK with another ISN: Wireshark rebases, keeps state
                     self.port_reuses += 1
-            elif seq != base or (fl | slab[roff + 20]) & (F_FIN | F_RST):
-                # A SYN with another ISN, or after FIN/RST: a new conversation.
+            elif seq != base:
+                # A SYN with another ISN: a new conversation (the same ISN, even after a
+                # FIN or RST, is a retransmission for tshark 4.0).
+                # The retransmission counts stay: they belong to the 4-tuple's directions.
                 self.port_reuses += 1
                 aoff = (idx & ~1) * REC_SIZE
+                r_retrans = slab[roff + 16 : roff + 18]
                 slab[aoff : aoff + 2 * REC_SIZE] = _EMPTY + _EMPTY
-                nextseq = lastack = base = retrans = dupacks = window = fl = 0
+                slab[roff + 16 : roff + 18] = r_retrans
+                nextseq = lastack = base = maxack = dupacks = window = fl = 0
                 seq_t = aux = 0
+            else:
+                # The same SYN again: tshark restores nextseq to the highest in-order one.
+                nextseq = maxack
         if syn and not flags & 0x10:
             # Remember the time of the most recent SYN (record 2n+1's aux).
             if idx & 1:
@@ -380,11 +409,11 @@ class TcpFlowTable:
                 first_rtt = aux
             if first_rtt == 0:
                 fl |= F_RTT_PENDING
-                slab[roff + 20] |= F_RTT_PENDING
+                slab[roff + _OFF_FLAGS] |= F_RTT_PENDING
         if not fl & F_BASE:
             base = seq if syn else (seq - 1) & M32
             fl |= F_BASE
-        return fl, nextseq, lastack, base, retrans, dupacks, window, seq_t, aux
+        return fl, nextseq, lastack, base, maxack, retrans, dupacks, window, seq_t, aux
 
     def _classify(
         self,
@@ -407,7 +436,7 @@ class TcpFlowTable:
         """
         slab = self._slab
         if not_advanced:
-            r_dupacks = _HWB.unpack_from(slab, roff + 16)[0]
+            r_dupacks = _HWB.unpack_from(slab, roff + _OFF_DUPACK_WIN_FLAGS)[0]
             r_lastack = _unpack_u32(slab, roff + _OFF_LASTACK)[0]
             r_ack_t = _Q.unpack_from(slab, roff + _OFF_ACK_T)[0]
             if r_dupacks >= 2 and r_lastack == seq and 0 <= now - r_ack_t < FAST_RETRANS_WINDOW_NS:
@@ -431,5 +460,5 @@ class TcpFlowTable:
         _Q.pack_into(slab, aoff + _OFF_AUX, rtt)
         if rtt:
             other = (idx ^ 1) * REC_SIZE
-            slab[other + 20] &= ~F_RTT_PENDING & 0xFF
+            slab[other + _OFF_FLAGS] &= ~F_RTT_PENDING & 0xFF
         return rtt

@@ -1,7 +1,7 @@
 """Retransmit detector: a TCP flow direction that retransmits ``threshold`` segments.
 
 The counting is the flow table's (Wireshark's ``tcp.analysis.retransmission``
-semantics, per direction, reset when a new connection reuses the 4-tuple);
+semantics, per direction of the 4-tuple, kept across a reuse of the ports);
 this detector only decides when to speak: once per direction, when its count
 reaches the threshold.
 """
@@ -21,12 +21,12 @@ NAME = "retransmit"
 
 @dataclass(frozen=True, slots=True)
 class RetransmitConfig:
-    threshold: int = 3
+    threshold: int = 3  # at most 65535: the flow table saturates its counts there
 
     @classmethod
     def from_table(cls, table: Table, where: str = f"detect.{NAME}") -> RetransmitConfig:
         check_keys(table, {"threshold"}, where)
-        return cls(threshold=get_int(table, "threshold", where, 3, minimum=1))
+        return cls(threshold=get_int(table, "threshold", where, 3, minimum=1, maximum=0xFFFF))
 
 
 @dataclass(frozen=True, slots=True)

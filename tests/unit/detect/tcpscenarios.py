@@ -215,6 +215,49 @@ def scenario_spurious(v6: bool = False) -> list[Any]:
     return c.pkts
 
 
+def scenario_port_reuse(v6: bool = False) -> list[Any]:
+    """SYN, RST, the same SYN again (a retransmission), a closed connection, then a new
+    connection on the same ports with another ISN (counts start again)."""
+    c = Conv(v6, sport=40010)
+    isn = c.cseq
+    c.c("S", ack=0)
+    c.s("RA", ack=isn + 1, dt=0.01)
+    c.c("S", ack=0, seq=isn, dt=1.0)
+    c.s("SA", dt=0.01)
+    c.c("A")
+    c.c("PA", b"r" * 50)
+    c.c("PA", b"r" * 50, seq=c.cseq - 50, advance=False, dt=0.5)
+    c.c("FA", dt=0.1)
+    c.s("FA", dt=0.01)
+    c.c("A")
+    c.cseq = isn + 100_000
+    c.c("S", ack=0, dt=2.0)
+    c.s("SA", dt=0.01)
+    c.c("A")
+    c.c("PA", b"n" * 20)
+    c.c("PA", b"n" * 20, seq=c.cseq - 20, advance=False, dt=0.5)
+    return c.pkts
+
+
+def scenario_overlap(v6: bool = False) -> list[Any]:
+    """Resent data overlapping new data, and data starting one byte before the next
+    sequence number (tshark does not call the latter a retransmission)."""
+    c = Conv(v6, sport=40011).handshake()
+    s0 = c.cseq
+    nxt = s0
+    for back, size, flags in [
+        (0, 100, "PA"),
+        (50, 100, "PA"),
+        (1, 100, "PA"),
+        (1, 2, "PA"),
+        (1, 30, "FA"),
+        (3, 2, "PA"),
+    ]:
+        c.c(flags, b"o" * size, seq=nxt - back, advance=False, dt=0.3)
+        nxt = max(nxt, nxt - back + size + (1 if "F" in flags else 0))
+    return c.pkts
+
+
 SCENARIOS = {
     "clean": scenario_clean,
     "rto": scenario_rto,
@@ -226,4 +269,6 @@ SCENARIOS = {
     "syn_fin": scenario_syn_fin_retrans,
     "duplicate_copy": scenario_duplicate_copy,
     "spurious": scenario_spurious,
+    "port_reuse": scenario_port_reuse,
+    "overlap": scenario_overlap,
 }

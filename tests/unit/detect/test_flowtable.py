@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from trafex.detect.flowtable import FlowTableConfig, TcpFlowTable, reverse_key
 
@@ -17,6 +20,7 @@ from .helpers import (
     write_pcap,
 )
 from .tcpscenarios import SCENARIOS
+from .tcptraces import Event, events, write_trace
 
 SEC = 1_000_000_000
 
@@ -118,14 +122,29 @@ def test_memory_is_flat_over_a_long_run() -> None:
     assert len(table._slab) <= 2 * 4096 * 2 * 48  # the slab did not keep growing
 
 
-def test_new_syn_after_rst_starts_a_new_conversation() -> None:
-    """A SYN on a 4-tuple after an RST resets the counts (a new connection, as tshark)."""
+def test_new_isn_starts_a_new_conversation() -> None:
+    """A SYN with another ISN restarts the analysis; counts stay with the 4-tuple."""
     table = TcpFlowTable()
     key = _key(5)
     table.segment(key, 100, 0, 0x02, 1000, 0, 1 * SEC)
     table.segment(key, 100, 0, 0x02, 1000, 0, 2 * SEC)  # retransmitted SYN
     assert table.retransmissions(key) == 1
     table.segment(key, 101, 0, 0x04, 1000, 0, 3 * SEC)
-    table.segment(key, 100, 0, 0x02, 1000, 0, 4 * SEC)  # same ISN, but after RST: new
-    assert table.retransmissions(key) == 0
+    table.segment(key, 100, 0, 0x02, 1000, 0, 4 * SEC)  # same ISN after RST: retransmission
+    assert table.retransmissions(key) == 2
+    table.segment(key, 9000, 0, 0x02, 1000, 0, 5 * SEC)  # another ISN: a new conversation
     assert table.port_reuses == 1
+    assert table.retransmissions(key) == 2
+    table.segment(key, 9000, 0, 0x02, 1000, 0, 6 * SEC)  # its SYN again
+    assert table.retransmissions(key) == 3
+
+
+@needs_tshark
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(events, st.booleans())
+def test_random_conversations_equal_tshark(evs: list[Event], handshake: bool) -> None:
+    """Random mixes of new data, resent data, ACKs, keep-alives, FINs and SYNs (with
+    random windows and gaps): per-direction counts equal tshark's."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_trace(Path(tmp) / "r.pcap", evs, handshake)
+        assert tshark_retransmissions(path) == trafex_retransmissions(path)
