@@ -44,10 +44,10 @@ FAST_RETRANS_WINDOW_NS = 20_000_000
 DEFAULT_OOO_NS = 3_000_000
 
 # Record: nextseq, lastack, base_seq, maxseqtobeacked, retrans (saturates at 65535),
-# dupacks, window, flags, [1 pad],
+# dupacks, window, flags, flags2,
 # ack_t (last packet time; Wireshark's lastacktime), seq_t (time nextseq advanced),
 # aux (record 2n: the conversation's first RTT; record 2n+1: time of the latest SYN).
-_REC = struct.Struct("<IIIIHHHBxqqq")
+_REC = struct.Struct("<IIIIHHHBBqqq")
 REC_SIZE = _REC.size
 _unpack_rec = _REC.unpack_from
 _pack_rec = _REC.pack_into
@@ -58,6 +58,7 @@ _Q = struct.Struct("<q")
 _OFF_LASTACK = 4
 _OFF_DUPACK_WIN_FLAGS = 18
 _OFF_FLAGS = 22
+_OFF_FLAGS2 = 23
 _OFF_MAXACK = 12
 _OFF_ACK_T = 24
 _OFF_AUX = 40
@@ -70,6 +71,7 @@ F_RTT_PENDING = 0x08  # a SYN was seen and the first RTT is not known yet
 F_FIN = 0x10
 F_RST = 0x20
 F_REVBASE = 0x40  # this direction already gave the reverse its base_seq
+F2_ACKED_UNSEEN = 0x01  # second flags byte: this direction's data was acked unseen
 F_WIN_SEEN = 0x80  # a window was seen (Wireshark starts a direction's window at 2**32-1)
 
 _EMPTY = bytes(REC_SIZE)
@@ -189,7 +191,7 @@ class TcpFlowTable:
             off = slot * 2 * REC_SIZE
             a = unpack(slab, off)
             b = unpack(slab, off + REC_SIZE)
-            last = a[8] if a[8] > b[8] else b[8]
+            last = a[9] if a[9] > b[9] else b[9]
             fa = a[7]
             fb = b[7]
             closed = (fa | fb) & F_RST or (fa & fb & F_FIN)
@@ -247,7 +249,7 @@ class TcpFlowTable:
             idx = self._open(key, now)
         slab = self._slab
         off = idx * REC_SIZE
-        nextseq, lastack, base, maxack, retrans, dupacks, window, fl, _ack_t, seq_t, aux = (
+        nextseq, lastack, base, maxack, retrans, dupacks, window, fl, _fl2, _t, seq_t, aux = (
             _unpack_rec(slab, off)
         )
         roff = (idx ^ 1) * REC_SIZE
@@ -270,19 +272,12 @@ class TcpFlowTable:
                 seq_t,
                 aux,
             )
-        if flags & 0x10 and fl & (F_RTT_PENDING | F_REVBASE) != F_REVBASE:
-            if fl & F_RTT_PENDING and not flags & 0x02:
-                rtt = self._first_rtt(idx, now)
-                if not idx & 1:
-                    aux = rtt
-                if rtt:
-                    fl &= ~F_RTT_PENDING
-            if not fl & F_REVBASE:
-                rfl = slab[roff + _OFF_FLAGS]
-                if not rfl & F_BASE:
-                    _U32.pack_into(slab, roff + 8, (ack - 1) & M32)
-                    slab[roff + _OFF_FLAGS] = rfl | F_BASE
-                fl |= F_REVBASE
+        if flags & 0x10 and not fl & F_REVBASE:
+            rfl = slab[roff + _OFF_FLAGS]
+            if not rfl & F_BASE:
+                _U32.pack_into(slab, roff + 8, (ack - 1) & M32)
+                slab[roff + _OFF_FLAGS] = rfl | F_BASE
+            fl |= F_REVBASE
 
         pflags = 0
         if seglen > 1:
@@ -316,14 +311,21 @@ class TcpFlowTable:
             rmax = _unpack_u32(slab, roff + _OFF_MAXACK)[0]
             if rmax and ((rmax - ack) & M32) >= HALF:
                 slab[roff + _OFF_MAXACK : roff + _OFF_MAXACK + 4] = slab[roff : roff + 4]
+                # Until its next packet, tshark 4.0 takes a segment answering the peer's
+                # last ACK within 20 ms as a fast retransmission, as after 2 dup ACKs.
+                slab[roff + _OFF_FLAGS2] = F2_ACKED_UNSEEN
 
         count = 0
         if seglen or flags & 0x03:
             nseq = (seq + seglen) & M32
-            # tshark 4.0 never calls a segment starting one byte before nextseq with data a
-            # retransmission (as a keep-alive is not one); a bare SYN or FIN there is.
-            if not pflags & F_KEEPALIVE and not (seglen and seq == ((nextseq - 1) & M32)):
-                not_advanced = nextseq and ((seq - nextseq) & M32) >= HALF
+            if not pflags & F_KEEPALIVE:
+                # tshark 4.0 does not take data starting one byte before nextseq as "not
+                # advanced" (a bare SYN or FIN there is); it can still be spurious.
+                not_advanced = (
+                    nextseq
+                    and ((seq - nextseq) & M32) >= HALF
+                    and not (seglen and seq == ((nextseq - 1) & M32))
+                )
                 r_lastack = _unpack_u32(slab, roff + 4)[0] if seglen else 0
                 spurious = r_lastack and ((r_lastack - nseq) & M32) < HALF
                 if not_advanced or spurious:
@@ -353,9 +355,21 @@ class TcpFlowTable:
         if (seq == maxack or not maxack) and not pflags & F_ZWP:
             maxack = nextseq
         fl = (fl & ~(F_KEEPALIVE | F_ZWP)) | pflags | F_WIN_SEEN
+        if fl & F_RTT_PENDING and flags & 0x12 == 0x10:
+            # The first ACK after a SYN sets the first RTT, used from the next packet on.
+            _pack_rec(
+                slab, off, nextseq, ack, base, maxack, retrans, dupacks, win, fl, 0, now, seq_t, aux
+            )
+            rtt = self._first_rtt(idx, now)
+            if not idx & 1:
+                aux = rtt
+            if rtt:
+                fl &= ~F_RTT_PENDING
         if flags & 0x05:
             fl |= F_FIN if flags & 0x01 else F_RST
-        _pack_rec(slab, off, nextseq, ack, base, maxack, retrans, dupacks, win, fl, now, seq_t, aux)
+        _pack_rec(
+            slab, off, nextseq, ack, base, maxack, retrans, dupacks, win, fl, 0, now, seq_t, aux
+        )
         return count
 
     def _syn(
@@ -437,6 +451,8 @@ class TcpFlowTable:
         slab = self._slab
         if not_advanced:
             r_dupacks = _HWB.unpack_from(slab, roff + _OFF_DUPACK_WIN_FLAGS)[0]
+            if slab[roff + _OFF_FLAGS2] & F2_ACKED_UNSEEN:
+                r_dupacks = 2
             r_lastack = _unpack_u32(slab, roff + _OFF_LASTACK)[0]
             r_ack_t = _Q.unpack_from(slab, roff + _OFF_ACK_T)[0]
             if r_dupacks >= 2 and r_lastack == seq and 0 <= now - r_ack_t < FAST_RETRANS_WINDOW_NS:

@@ -17,7 +17,8 @@ Event = tuple[bool, int, int, int, int, int, int]
 events = st.lists(
     st.tuples(
         st.booleans(),
-        st.integers(0, 5),  # 0 new data, 1 resend old data, 2 pure ack, 3 keepalive, 4 fin, 5 syn
+        st.integers(0, 6),  # 0 new data, 1 resend, 2 pure ack, 3 keepalive, 4 fin, 5 syn,
+        # 6 an ACK of data the peer never sent (lost before the capture point)
         st.sampled_from([0, 1, 10, 100, 1000]),
         st.integers(0, 1000),
         st.sampled_from([0, 512, 8192, 8192, 8192]),
@@ -86,6 +87,8 @@ def write_trace(path: Path, evs: list[Event], handshake: bool) -> Path:
             emit(client, nxt[client], ack, flags, win, 0)
             if flags & 1:
                 nxt[client] += 1
+        elif kind == 6:
+            emit(client, nxt[client], nxt[not client] + 1 + pick, 0x10, win, 0)
         else:
             emit(
                 client,

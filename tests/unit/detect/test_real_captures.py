@@ -23,12 +23,7 @@ from .helpers import (
 ORACLE = SHARED_CAPTURES / "oracle"
 
 # Where trafex knowingly differs from tshark (see the report for why).
-RETRANSMIT_DIFFERENCES = {
-    # A middlebox capture where each server segment appears in two sequence spaces:
-    # tshark flags two fast retransmissions on 443->1763 from duplicate-ACK state
-    # that trafex does not reproduce.
-    "packetlife__packet-c.pcap": {("10.10.0.2", 443, "10.6.9.137", 1763)},
-}
+RETRANSMIT_DIFFERENCES: dict[str, set[Direction]] = {}
 DNS_DIFFERENCES = {
     # An inverse query (opcode 1): the A answer's owner is the root, not the question
     # name, so it is not on the name's CNAME chain; tshark lists it in dns.a.
@@ -97,8 +92,8 @@ def test_dns_detections_equal_oracle(name: str) -> None:
 
 
 def test_known_differences_are_still_differences() -> None:
-    """The documented differences are real (if trafex catches up, the list must shrink)."""
-    name = "packetlife__packet-c.pcap"
+    """The documented DNS difference is real (if trafex catches up, the list must shrink)."""
+    name = "zeek__dns-inverse-query.pcap"
     path = _need(name)
-    expected = flagged(_oracle_retransmissions(name), 1)
-    assert RETRANSMIT_DIFFERENCES[name] <= expected - retransmit_detections(path, 1)
+    detector = DnsDetector(DnsConfig(), Blocklist(["[4.3.2.1]"]))
+    assert run_sensor(path, SensorConfig(), detectors=[detector]) == []
