@@ -54,6 +54,7 @@ _pack_rec = _REC.pack_into
 _U32 = struct.Struct("<I")
 _U16 = struct.Struct("<H")
 _unpack_u32 = _U32.unpack_from
+_unpack_head = struct.Struct("<IIII").unpack_from  # nextseq, lastack, base, maxseqtobeacked
 _Q = struct.Struct("<q")
 _OFF_LASTACK = 4
 _OFF_DUPACK_WIN_FLAGS = 18
@@ -306,11 +307,11 @@ class TcpFlowTable:
         if ack != lastack:
             dupacks = 0
         if flags & 0x10:
+            r_next, r_lastack, _r_base, rmax = _unpack_head(slab, roff)
             # The peer acknowledges beyond what we saw of it: segments were lost before
             # the capture point, its highest in-order sequence jumps to its nextseq.
-            rmax = _unpack_u32(slab, roff + _OFF_MAXACK)[0]
             if rmax and ((rmax - ack) & M32) >= HALF:
-                slab[roff + _OFF_MAXACK : roff + _OFF_MAXACK + 4] = slab[roff : roff + 4]
+                _U32.pack_into(slab, roff + _OFF_MAXACK, r_next)
                 # Until its next packet, tshark 4.0 takes a segment answering the peer's
                 # last ACK within 20 ms as a fast retransmission, as after 2 dup ACKs.
                 slab[roff + _OFF_FLAGS2] = F2_ACKED_UNSEEN
@@ -326,8 +327,9 @@ class TcpFlowTable:
                     and ((seq - nextseq) & M32) >= HALF
                     and not (seglen and seq == ((nextseq - 1) & M32))
                 )
-                r_lastack = _unpack_u32(slab, roff + 4)[0] if seglen else 0
-                spurious = r_lastack and ((r_lastack - nseq) & M32) < HALF
+                if not flags & 0x10:
+                    r_lastack = _unpack_u32(slab, roff + 4)[0]
+                spurious = seglen and r_lastack and ((r_lastack - nseq) & M32) < HALF
                 if not_advanced or spurious:
                     count = self._classify(
                         idx,
