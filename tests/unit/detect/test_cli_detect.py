@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,6 +15,7 @@ import pytest
 import structlog
 
 from trafex.cli import detect as cli
+from trafex.detect import Sensor, SensorConfig
 
 from .dnsscenarios import response, udp
 from .helpers import write_pcap
@@ -118,3 +121,38 @@ def test_help_shows_an_example() -> None:
         timeout=60,
     )
     assert "trafex detect --pcap" in done.stdout
+
+
+def test_progress_lines_on_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """With a short --progress interval a progress line (packets, pps, flows) goes to stderr."""
+    assert _run(["--pcap", str(_capture(tmp_path)), "--progress", "0.000001"]) == 0
+    err = capsys.readouterr().err
+    assert "progress packets=" in err
+    assert "flows=" in err
+
+
+def test_sighup_asks_for_a_reload() -> None:
+    """The CLI's SIGHUP handler asks the sensor to reload; SIGTERM asks it to stop."""
+    sensor = Sensor(SensorConfig())
+    previous = cli._install_signals(sensor)
+    try:
+        os.kill(os.getpid(), signal.SIGHUP)
+        os.kill(os.getpid(), signal.SIGTERM)
+    finally:
+        cli._restore_signals(previous)
+    assert sensor._reload
+    assert sensor._stop
+
+
+def test_stdin_pipe(tmp_path: Path) -> None:
+    """--pcap - reads a capture from a pipe."""
+    data = _capture(tmp_path).read_bytes()
+    done = subprocess.run(
+        [sys.executable, "-m", "trafex.cli.detect", "--pcap", "-", "--json", "--progress", "0"],
+        input=data,
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    [line] = done.stdout.decode().splitlines()
+    assert json.loads(line)["detector"] == "retransmit"
