@@ -64,6 +64,8 @@ _OFF_MAXACK = 12
 _OFF_ACK_T = 24
 _OFF_AUX = 40
 _HWB = struct.Struct("<HHB")
+# What a sweep reads of a conversation: flags and last-packet time of both records.
+_SWEEP = struct.Struct(f"<{_OFF_FLAGS}xBxq{REC_SIZE - 32}x{_OFF_FLAGS}xBxq")
 
 F_BASE = 0x01  # base_seq known
 F_KEEPALIVE = 0x02  # last segment in this direction was a keep-alive
@@ -183,18 +185,14 @@ class TcpFlowTable:
         """Evict idle and closed conversations; returns how many were evicted."""
         idle = self._idle_ns if idle_ns is None else idle_ns
         closed_ns = min(self._closed_ns, idle)
-        unpack = _REC.unpack_from
+        unpack = _SWEEP.unpack_from
         slab = self._slab
         evicted = 0
         for slot, key in enumerate(self._keys):
             if key is None:
                 continue
-            off = slot * 2 * REC_SIZE
-            a = unpack(slab, off)
-            b = unpack(slab, off + REC_SIZE)
-            last = a[9] if a[9] > b[9] else b[9]
-            fa = a[7]
-            fb = b[7]
+            fa, ta, fb, tb = unpack(slab, slot * 2 * REC_SIZE)
+            last = ta if ta > tb else tb
             closed = (fa | fb) & F_RST or (fa & fb & F_FIN)
             age = now - last
             if closed and age > closed_ns:
