@@ -435,9 +435,9 @@ def main(argv: list[str] | None = None) -> int:
             f"memory: {per:.0f} bytes per tracked TCP conversation at {args.memory_flows} "
             f"conversations ({'IPv6' if v6 else 'IPv4'}, both directions)"
         )
-    samples = churn_memory(120, 5000)
+    samples = churn_memory(100, 2000)
     print(
-        "memory over a long run (5,000 new flows/s, idle 10 s, closed 2 s): "
+        "memory over a long run (2,000 new flows/s, idle 10 s, closed 2 s): "
         + ", ".join(f"t={t}s {mib:.1f} MiB" for t, mib in samples)
     )
     if args.live:
