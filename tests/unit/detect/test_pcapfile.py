@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from trafex.detect import CaptureFile, NotACaptureError, Sensor, SensorConfig
 
@@ -13,7 +16,7 @@ from .helpers import trafex_retransmissions, write_pcap
 from .tcpscenarios import scenario_rto
 
 
-def _pcap(path: Path, order: str, nanos: bool) -> Path:
+def _pcap_bytes(order: str = "<", nanos: bool = False) -> bytearray:
     magic = 0xA1B23C4D if nanos else 0xA1B2C3D4
     out = bytearray(struct.pack(order + "IHHiIII", magic, 2, 4, 0, 0, 65535, 1))
     for p in scenario_rto():
@@ -21,7 +24,11 @@ def _pcap(path: Path, order: str, nanos: bool) -> Path:
         frac = round((t - int(t)) * (1e9 if nanos else 1e6))
         data = bytes(p)
         out += struct.pack(order + "IIII", int(t), frac, len(data), len(data)) + data
-    path.write_bytes(bytes(out))
+    return out
+
+
+def _pcap(path: Path, order: str, nanos: bool) -> Path:
+    path.write_bytes(bytes(_pcap_bytes(order, nanos)))
     return path
 
 
@@ -68,3 +75,26 @@ def test_missing_file_raises_not_a_capture(tmp_path: Path) -> None:
     """A missing file is reported as NotACaptureError too (one line in the CLI)."""
     with pytest.raises(NotACaptureError):
         CaptureFile(tmp_path / "missing.pcap").run(lambda lt: lambda *a: None, lambda n, t: True)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.binary(max_size=400), st.integers(min_value=0, max_value=2000))
+def test_corrupt_files_never_crash(
+    tmp_path_factory: pytest.TempPathFactory, junk: bytes, cut: int
+) -> None:
+    """A real capture cut anywhere, with junk appended, or with a pcapng header over junk,
+    is read without any exception but NotACaptureError."""
+    base = bytes(_pcap_bytes())
+    tmp = tmp_path_factory.mktemp("fuzz")
+    for i, data in enumerate(
+        [
+            base[:cut] + junk,
+            base[:24] + junk,
+            b"\x0a\x0d\x0d\x0a" + junk,
+            b"\xd4\xc3\xb2\xa1" + junk,
+        ]
+    ):
+        path = tmp / f"{i}.pcap"
+        path.write_bytes(data)
+        with contextlib.suppress(NotACaptureError):
+            Sensor(SensorConfig()).run(CaptureFile(path), lambda d: None)
