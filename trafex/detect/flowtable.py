@@ -92,6 +92,20 @@ class FlowTableConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DirectionState:
+    """A read-only copy of one direction's record (for reports and tests, not the hot path)."""
+
+    nextseq: int
+    lastack: int
+    retransmissions: int
+    duplicate_acks: int
+    window: int
+    last_seen_ns: int
+    fin: bool
+    rst: bool
+
+
+@dataclass(frozen=True, slots=True)
 class FlowTableStats:
     flows: int
     opened: int
@@ -148,6 +162,25 @@ class TcpFlowTable:
         if idx is None:
             return 0
         return _U16.unpack_from(self._slab, idx * REC_SIZE + 16)[0]  # type: ignore[no-any-return]
+
+    def state(self, key: bytes) -> DirectionState | None:
+        """The state of direction ``key``, or None when it is not tracked."""
+        idx = self._index.get(key)
+        if idx is None:
+            return None
+        nextseq, lastack, _b, _m, retrans, dupacks, window, fl, _f2, last, _s, _a = _unpack_rec(
+            self._slab, idx * REC_SIZE
+        )
+        return DirectionState(
+            nextseq=nextseq,
+            lastack=lastack,
+            retransmissions=retrans,
+            duplicate_acks=dupacks,
+            window=window,
+            last_seen_ns=last,
+            fin=bool(fl & F_FIN),
+            rst=bool(fl & F_RST),
+        )
 
     def _open(self, key: bytes, now: int) -> int:
         if self._count >= self.config.max_flows:

@@ -148,3 +148,17 @@ def test_random_conversations_equal_tshark(evs: list[Event], handshake: bool) ->
     with tempfile.TemporaryDirectory() as tmp:
         path = write_trace(Path(tmp) / "r.pcap", evs, handshake)
         assert tshark_retransmissions(path) == trafex_retransmissions(path)
+
+
+def test_state_is_a_readable_copy() -> None:
+    """state() decodes one direction's record; an unknown key gives None."""
+    table = TcpFlowTable()
+    key = _key(9)
+    table.segment(key, 100, 0, 0x02, 1000, 0, 1 * SEC)
+    table.segment(key, 101, 7, 0x11, 2000, 10, 2 * SEC)
+    state = table.state(key)
+    assert state is not None
+    assert (state.nextseq, state.lastack, state.window) == (112, 7, 2000)
+    assert state.fin and not state.rst
+    assert state.last_seen_ns == 2 * SEC
+    assert table.state(_key(10)) is None
