@@ -122,8 +122,13 @@ def format_stats(stats: SensorStats, final: bool) -> str:
     return ("done " if final else "progress ") + " ".join(parts)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run ``trafex detect``; returns the exit code."""
+def run(args: argparse.Namespace, on_detection: Callable[[Detection], None] | None = None) -> int:
+    """Run ``trafex detect``; returns the exit code.
+
+    ``on_detection``, when given, is called with every detection after it is printed:
+    the place for a trigger policy (e.g. sending intents to trafexd).
+    """
+    policy = on_detection
     out: TextIO = sys.stdout
     err: TextIO = sys.stderr
     if not structlog.is_configured():
@@ -143,9 +148,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"trafex detect: {exc}", file=err)
         return 2
 
-    def on_detection(d: Detection) -> None:
+    def emit(d: Detection) -> None:
         line = json.dumps(d.to_dict()) if args.json else format_detection(d)
         print(line, file=out, flush=True)
+        if policy is not None:
+            policy(d)
 
     progress: Callable[[SensorStats], None] | None = None
     if args.progress:
@@ -155,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
 
     previous = _install_signals(sensor)
     try:
-        stats = sensor.run(source, on_detection, progress)
+        stats = sensor.run(source, emit, progress)
     except DetectError as exc:
         print(f"trafex detect: {exc}", file=err)
         return 2

@@ -15,7 +15,7 @@ import pytest
 import structlog
 
 from trafex.cli import detect as cli
-from trafex.detect import Sensor, SensorConfig
+from trafex.detect import Detection, Sensor, SensorConfig
 
 from .dnsscenarios import response, udp
 from .helpers import write_pcap
@@ -156,3 +156,13 @@ def test_stdin_pipe(tmp_path: Path) -> None:
     )
     [line] = done.stdout.decode().splitlines()
     assert json.loads(line)["detector"] == "retransmit"
+
+
+def test_policy_callback_sees_every_detection(tmp_path: Path) -> None:
+    """run(args, on_detection=...) hands each printed detection to a trigger policy."""
+    parser = argparse.ArgumentParser()
+    cli.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["detect", "--pcap", str(_capture(tmp_path)), "--progress", "0"])
+    seen: list[Detection] = []
+    assert cli.run(args, on_detection=seen.append) == 0
+    assert [d.detector for d in seen] == ["retransmit"]
