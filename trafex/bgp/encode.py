@@ -17,11 +17,6 @@ from trafex.model.flowspec import (
     ATTRIBUTE,
     KEYWORD_OF_TYPE,
     OP_AND,
-    OP_EQ,
-    OP_GT,
-    OP_LT,
-    OP_MATCH,
-    OP_NOT,
     BitmaskTerm,
     ComponentType,
     Family,
@@ -32,6 +27,7 @@ from trafex.model.flowspec import (
     NumericTerm,
     RouteTarget,
     RouteTargetKind,
+    term_from_op,
 )
 from trafex.model.route import UnicastRoute
 
@@ -229,28 +225,8 @@ def _decode_match(nlri: Any, family: Family) -> FlowMatch:
             network = ipaddress.ip_network(f"{message.prefix}/{message.prefix_len}", strict=False)
             kwargs[keyword] = FlowPrefix(network, message.offset)
             continue
-        terms: list[NumericTerm | BitmaskTerm] = []
-        for item in message.items:
-            and_ = bool(item.op & OP_AND)
-            if ctype in (ComponentType.TCP_FLAGS, ComponentType.FRAGMENT):
-                terms.append(
-                    BitmaskTerm(
-                        item.value,
-                        match=bool(item.op & OP_MATCH),
-                        not_=bool(item.op & OP_NOT),
-                        and_=and_,
-                    )
-                )
-            else:
-                terms.append(
-                    NumericTerm(
-                        lt=bool(item.op & OP_LT),
-                        gt=bool(item.op & OP_GT),
-                        eq=bool(item.op & OP_EQ),
-                        value=item.value,
-                        and_=and_,
-                    )
-                )
+        bitmask = ctype in (ComponentType.TCP_FLAGS, ComponentType.FRAGMENT)
+        terms = [term_from_op(bitmask, item.op, item.value) for item in message.items]
         kwargs[ATTRIBUTE[keyword]] = tuple(terms)
     return FlowMatch(family, **kwargs)
 

@@ -146,6 +146,14 @@ class BitmaskTerm:
 Term = NumericTerm | BitmaskTerm
 
 
+def term_from_op(bitmask: bool, op: int, value: int) -> Term:
+    """A term from its operator byte (RFC 8955 §4.2.1; the length bits are ignored)."""
+    and_ = bool(op & OP_AND)
+    if bitmask:
+        return BitmaskTerm(value, match=bool(op & OP_MATCH), not_=bool(op & OP_NOT), and_=and_)
+    return NumericTerm(bool(op & OP_LT), bool(op & OP_GT), bool(op & OP_EQ), value, and_)
+
+
 def evaluate(terms: Iterable[Term], value: int) -> bool:
     """Evaluate an operator list: AND-chains, ORed together, left to right."""
     result = False

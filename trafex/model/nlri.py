@@ -12,19 +12,12 @@ from trafex.model.errors import ValidationError
 from trafex.model.flowspec import (
     ATTRIBUTE,
     KEYWORD_OF_TYPE,
-    OP_AND,
     OP_END,
-    OP_EQ,
-    OP_GT,
-    OP_LT,
-    OP_MATCH,
-    OP_NOT,
-    BitmaskTerm,
     ComponentType,
     Family,
     FlowMatch,
     FlowPrefix,
-    NumericTerm,
+    term_from_op,
 )
 
 _BITMASK = (ComponentType.TCP_FLAGS, ComponentType.FRAGMENT)
@@ -63,16 +56,7 @@ def _terms(ctype: ComponentType, data: bytes, pos: int) -> tuple[tuple[object, .
         raw = data[pos + 1 : pos + 1 + size]
         if len(raw) != size:
             raise ValidationError(f"truncated value in component {ctype.name}")
-        value = int.from_bytes(raw, "big")
-        and_ = bool(op & OP_AND)
-        if ctype in _BITMASK:
-            terms.append(
-                BitmaskTerm(value, match=bool(op & OP_MATCH), not_=bool(op & OP_NOT), and_=and_)
-            )
-        else:
-            terms.append(
-                NumericTerm(bool(op & OP_LT), bool(op & OP_GT), bool(op & OP_EQ), value, and_)
-            )
+        terms.append(term_from_op(ctype in _BITMASK, op, int.from_bytes(raw, "big")))
         pos += 1 + size
         if op & OP_END:
             return tuple(terms), pos
