@@ -11,7 +11,7 @@ import ipaddress
 import os
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -157,6 +157,17 @@ def _ip(value: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     return ipaddress.ip_address(value)
 
 
+def _ipv4(value: Any) -> ipaddress.IPv4Address:
+    # A TOML integer is refused: IPv4Address(5) would silently be 0.0.0.5.
+    if not isinstance(value, str):
+        raise TypeError(f"expected an IPv4 address string, got {type(value).__name__}")
+    return ipaddress.IPv4Address(value)
+
+
+def _addresses(value: Any) -> tuple[str, ...]:
+    return tuple(str(ipaddress.ip_address(a)) for a in _str_list(value))
+
+
 def _host_port(value: Any) -> str:
     if not isinstance(value, str) or ":" not in value:
         raise ValueError(f"expected HOST:PORT, got {value!r}")
@@ -173,9 +184,18 @@ def _asn(table: _Table, key: str, default: int) -> int:
     return value
 
 
+_NEIGHBOR_KEYS = frozenset(f.name for f in fields(NeighborConfig))
+
+
 def _neighbor(data: Any, path: str) -> NeighborConfig:
     table = _Table(data, path)
     if "address" not in table.data or "peer_as" not in table.data:
+        unknown = sorted(set(table.data) - _NEIGHBOR_KEYS)
+        if unknown:  # most likely the missing key, misspelt: name it
+            raise ConfigError(
+                f"unknown key {table._name(unknown[0])!r} "
+                "(a neighbor needs 'address' and 'peer_as')"
+            )
         raise ConfigError(f"{path}: a neighbor needs 'address' and 'peer_as'")
     address = table.convert("address", _ip, None)
     assert address is not None  # checked above
@@ -203,6 +223,11 @@ def _neighbor(data: Any, path: str) -> NeighborConfig:
         passive=table.take("passive", bool, False),
         ebgp_multihop_ttl=table.take("ebgp_multihop_ttl", int, 0),
     )
+    if not 0 <= neighbor.ebgp_multihop_ttl <= 255:
+        raise ConfigError(
+            f"{path}.ebgp_multihop_ttl: {neighbor.ebgp_multihop_ttl} is not a TTL "
+            "(use 1..255, or 0 for no multihop)"
+        )
     table.done()
     return neighbor
 
@@ -220,18 +245,15 @@ def parse_config(data: Mapping[str, Any]) -> Config:
     addresses = [n.address for n in neighbors]
     if len(set(addresses)) != len(addresses):
         raise ConfigError("bgp.neighbor: the same address is given twice")
-    listen_addresses = tuple(
-        str(ipaddress.ip_address(a))
-        for a in bgp_table.convert(
-            "listen_addresses", _str_list, list(defaults.bgp.listen_addresses)
-        )
+    listen_addresses = bgp_table.convert(
+        "listen_addresses", _addresses, defaults.bgp.listen_addresses
     )
     listen_port = bgp_table.take("listen_port", int, defaults.bgp.listen_port)
     if not (listen_port == -1 or 0 < listen_port < 65536):
         raise ConfigError("bgp.listen_port: use a port 1..65535, or -1 not to listen")
     bgp = BgpConfig(
         asn=_asn(bgp_table, "asn", defaults.bgp.asn),
-        router_id=bgp_table.convert("router_id", ipaddress.IPv4Address, defaults.bgp.router_id),
+        router_id=bgp_table.convert("router_id", _ipv4, defaults.bgp.router_id),
         listen_addresses=listen_addresses,
         listen_port=listen_port,
         neighbors=neighbors,
@@ -293,9 +315,14 @@ def load_config(path: Path | None) -> Config:
     if path is None:
         return Config()
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")  # TOML is UTF-8 whatever the locale
     except OSError as error:
         raise ConfigError(f"{path}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {error.object[error.start]:#04x} "
+            f"at offset {error.start})"
+        ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
