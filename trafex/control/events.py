@@ -45,13 +45,7 @@ class EventBus:
         with self._lock:
             subscribers = list(self._subscribers)
         for subscriber in subscribers:
-            while True:
-                try:
-                    subscriber.put_nowait(event)
-                    break
-                except queue.Full:
-                    with contextlib.suppress(queue.Empty):
-                        subscriber.get_nowait()
+            _offer(subscriber, event)
 
     def subscribe(self) -> queue.Queue[Event | None]:
         subscriber: queue.Queue[Event | None] = queue.Queue(self._capacity)
@@ -65,9 +59,23 @@ class EventBus:
                 self._subscribers.remove(subscriber)
 
     def close(self) -> None:
-        """Wake every watcher with ``None`` (end of stream)."""
+        """Wake every watcher with ``None`` (end of stream), last in its queue.
+
+        A full queue loses its oldest event to make room, as in :meth:`publish`: a
+        watcher that never saw the end of stream would wait for events forever.
+        """
         with self._lock:
             subscribers = list(self._subscribers)
         for subscriber in subscribers:
-            with contextlib.suppress(queue.Full):
-                subscriber.put_nowait(None)
+            _offer(subscriber, None)
+
+
+def _offer(subscriber: queue.Queue[Event | None], item: Event | None) -> None:
+    """Put ``item`` without blocking, dropping the oldest items while the queue is full."""
+    while True:
+        try:
+            subscriber.put_nowait(item)
+            return
+        except queue.Full:
+            with contextlib.suppress(queue.Empty):
+                subscriber.get_nowait()
