@@ -180,28 +180,54 @@ def test_corrupted_row_is_reported_and_skipped(store: Store, kind: str, body: st
     assert problems[0].startswith("intent bad-1: ")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a route body that is JSON but not an object raises TypeError out of load()",
-)
 @pytest.mark.parametrize(
-    "body",
+    ("body", "expected"),
     [
-        "[]",
-        "null",
-        '{"prefix": "192.0.2.1/32", "next_hop": null, "communities": 5, '
-        '"large_communities": [], "local_preference": null, "med": null}',
+        ("[]", "intent bad-2: a route is a JSON object, not an array"),
+        ("null", "intent bad-2: a route is a JSON object, not null"),
+        (
+            '{"prefix": "192.0.2.1/32", "next_hop": null, "communities": 5, '
+            '"large_communities": [], "local_preference": null, "med": null}',
+            "intent bad-2: communities: expected integers, got 5",
+        ),
+        (
+            '{"prefix": "192.0.2.1/32", "next_hop": null, "communities": [], '
+            '"large_communities": [], "local_preference": "high", "med": null}',
+            'intent bad-2: local_preference: expected an integer or null, got "high"',
+        ),
+        (
+            '{"prefix": 5, "next_hop": null, "communities": [], '
+            '"large_communities": [], "local_preference": null, "med": null}',
+            "intent bad-2: prefix: expected a string, got 5",
+        ),
     ],
 )
-def test_route_body_of_the_wrong_json_type_is_reported(store: Store, body: str) -> None:
+def test_route_body_of_the_wrong_json_type_is_reported(
+    store: Store, body: str, expected: str
+) -> None:
     """A route row whose body is valid JSON of the wrong shape is a problem like any
-    other corrupted row; today load() lets a TypeError escape (it catches ValidationError,
-    ValueError and KeyError only), so one bad row stops trafexd from loading any."""
+    other corrupted row, naming the row and the bad field; a TypeError escaping load()
+    would stop trafexd from loading any intent."""
     store.upsert([flow_v4])
     insert_raw(store, "bad-2", "route", body)
     intents, problems = store.load()
     assert [flow_v4] == intents
-    assert problems[0].startswith("intent bad-2: ")
+    assert [expected] == problems
+
+
+def test_flow_body_that_is_not_text_is_reported(store: Store) -> None:
+    """A flow row whose body is a BLOB (SQLite keeps any type in any column) is reported
+    and skipped, not a TypeError out of load()."""
+    store.upsert([flow_v4])
+    with closing(sqlite3.connect(store.path)) as db, db:
+        db.execute(
+            "INSERT INTO intents VALUES ('bad-3', 'flow', 'k', ?, '', 'cli', 1.0, 1.0, NULL)",
+            (b"protocol =6 discard",),
+        )
+    intents, problems = store.load()
+    assert [flow_v4] == intents
+    expected = ["intent bad-3: the body is bytes, not text"]
+    assert expected == problems
 
 
 def test_schema_version_mismatch(tmp_path: Path) -> None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from trafex.model.errors import TrafexError, ValidationError
 from trafex.model.grammar import parse_rule, render_rule
@@ -52,8 +53,48 @@ def route_to_json(route: UnicastRoute) -> str:
     )
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_triple(value: object) -> bool:
+    return isinstance(value, list) and len(value) == 3 and all(map(_is_int, value))
+
+
+# Per field of a route's JSON: the check of its value, what the check expects.
+_ROUTE_FIELDS: dict[str, tuple[Callable[[object], bool], str]] = {
+    "prefix": (lambda v: isinstance(v, str), "a string"),
+    "next_hop": (lambda v: v is None or isinstance(v, str), "a string or null"),
+    "communities": (lambda v: isinstance(v, list) and all(map(_is_int, v)), "integers"),
+    "large_communities": (
+        lambda v: isinstance(v, list) and all(map(_is_triple, v)),
+        "[a, b, c] integer triples",
+    ),
+    "local_preference": (lambda v: v is None or _is_int(v), "an integer or null"),
+    "med": (lambda v: v is None or _is_int(v), "an integer or null"),
+}
+
+
+def _json_kind(value: object) -> str:
+    kinds = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+    return kinds.get(type(value), "a number")
+
+
 def route_from_json(text: str) -> UnicastRoute:
-    data = json.loads(text)
+    """The inverse of :func:`route_to_json`.
+
+    A body of the wrong shape raises a ValidationError naming the bad field; text that
+    is not JSON raises ValueError.
+    """
+    data: Any = json.loads(text)
+    if not isinstance(data, dict):
+        raise ValidationError(f"a route is a JSON object, not {_json_kind(data)}")
+    for name, (check, expected) in _ROUTE_FIELDS.items():
+        if name not in data:
+            raise ValidationError("missing from the route's JSON", field=name)
+        if not check(data[name]):
+            value = json.dumps(data[name])
+            raise ValidationError(f"expected {expected}, got {value[:40]}", field=name)
     return UnicastRoute(
         prefix=ipaddress.ip_network(data["prefix"]),
         next_hop=ipaddress.ip_address(data["next_hop"]) if data["next_hop"] else None,
@@ -96,12 +137,17 @@ class Store:
         )
         for ident, kind, body, reason, origin, created, updated, expires in rows:
             meta = IntentMeta(ident, reason, origin, created, updated, expires)
+            if not isinstance(body, str):
+                problems.append(f"intent {ident}: the body is {type(body).__name__}, not text")
+                continue
             try:
                 if kind == "flow":
                     intents.append(FlowIntent(meta, parse_rule(body)))
                 else:
                     intents.append(RouteIntent(meta, route_from_json(body)))
-            except (ValidationError, ValueError, KeyError) as error:
+            except (ValidationError, ValueError, KeyError, TypeError) as error:
+                # TypeError too: one row edited behind trafex's back must never stop
+                # the other intents from loading.
                 problems.append(f"intent {ident}: {error}")
         return intents, problems
 
