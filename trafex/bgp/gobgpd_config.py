@@ -7,16 +7,40 @@ re-advertises one router's routes to another (trafex is no transit).
 
 from __future__ import annotations
 
-import json
-
 from trafex.control.config import BgpConfig, NeighborConfig
 
 LOCAL_ONLY_POLICY = "trafex-local-only"
 
 
+_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\b": "\\b",
+    "\t": "\\t",
+    "\n": "\\n",
+    "\f": "\\f",
+    "\r": "\\r",
+}
+
+
 def _q(value: str) -> str:
-    """A TOML basic string (JSON's escaping is a subset TOML accepts)."""
-    return json.dumps(value)
+    """A TOML basic string, in ASCII whatever the text (the file is written in the
+    locale's encoding): non-ASCII characters as ``\\uXXXX``, or ``\\UXXXXXXXX`` outside
+    the BMP (JSON's surrogate pairs are not valid TOML)."""
+    out = []
+    for char in value:
+        code = ord(char)
+        if char in _ESCAPES:
+            out.append(_ESCAPES[char])
+        elif 0x20 <= code < 0x7F:
+            out.append(char)
+        elif 0xD800 <= code <= 0xDFFF:
+            raise ValueError(f"lone surrogate U+{code:04X} cannot be written in TOML")
+        elif code <= 0xFFFF:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    return '"' + "".join(out) + '"'
 
 
 def _neighbor(neighbor: NeighborConfig) -> list[str]:
