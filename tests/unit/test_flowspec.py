@@ -206,10 +206,6 @@ def test_flow_prefix_parse_refuses_junk(text: str) -> None:
     refused("destination", FlowPrefix.parse, text, field_name="destination")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: FlowPrefix.parse drops field_name when __post_init__ refuses the offset",
-)
 @pytest.mark.parametrize("text", ["10.0.0.0/8/4", "2001:db8::/64/64"])
 def test_flow_prefix_parse_offset_error_names_the_field(text: str) -> None:
     """An offset error from FlowPrefix.parse names the field it was given, like every

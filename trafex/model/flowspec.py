@@ -201,7 +201,10 @@ class FlowPrefix:
             raise ValidationError(
                 f"{text!r} has host bits set (did you mean {network}?)", field=field_name
             )
-        return cls(network, offset)
+        try:
+            return cls(network, offset)
+        except ValidationError as error:  # the offset
+            raise ValidationError(error.message, field=field_name) from None
 
     def __post_init__(self) -> None:
         plen = self.network.prefixlen
