@@ -536,17 +536,28 @@ def test_too_many_not_equal_terms() -> None:
     expected_terms = 8 * 3
     assert expected_terms == len(FlowMatch(V4, packet_length=three).packet_length)
     error = refused("packet-length", FlowMatch, V4, packet_length=five)
-    assert "too many != terms" in error.message
+    expected = (
+        "too many != terms in one AND-chain: 5, at most 4 "
+        "(each doubles the branches it is written as, with < and >)"
+    )
+    assert expected == error.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: expand_not_equal caps the output at 32 terms, its message promises 4 != per chain",
-)
+def test_not_equal_limit_is_per_chain() -> None:
+    """The limit holds per AND-chain: two chains of four != each are accepted (16
+    branches each), and the count is checked before the branches are built."""
+    four = (NumericTerm.of("!=", 1), *[NumericTerm.of("!=", v, and_=True) for v in (2, 3, 4)])
+    terms = FlowMatch(V4, packet_length=(*four, *four)).packet_length
+    expected_branches = 2 * 16
+    assert expected_branches == sum(1 for t in terms if not t.and_)
+    many = (NumericTerm.of("!=", 0), *[NumericTerm.of("!=", v, and_=True) for v in range(1, 40)])
+    refused("packet-length", FlowMatch, V4, packet_length=many)  # not 2**40 branches
+
+
 def test_four_not_equal_terms_per_chain_are_accepted() -> None:
     """The error says "at most 4 per chain" (MAX_NE_BRANCHES = 16 = 2**4): a chain of
-    four != must then be accepted, as 16 branches. It is refused because the check
-    compares the number of *terms* (16 x 4 = 64) with 2 x 16."""
+    four != is accepted, as 16 branches (64 terms, which a limit on the number of terms
+    would wrongly refuse)."""
     four = (NumericTerm.of("!=", 1), *[NumericTerm.of("!=", v, and_=True) for v in (2, 3, 4)])
     expected_branches = 16
     terms = FlowMatch(V4, packet_length=four).packet_length
@@ -580,14 +591,10 @@ def test_expand_not_equal_matches_the_same_values(terms: tuple[NumericTerm, ...]
     assert not any(t.lt and t.gt and not t.eq for t in expanded)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: with a != term in the list, an ANDed first term is silently accepted",
-)
 def test_first_term_cannot_be_anded_with_not_equal_in_the_list() -> None:
     """The first-term check holds whatever the other terms are: a != later in the list
-    must not make an ANDed first term acceptable (expand_not_equal clears its AND bit
-    before _check_terms runs)."""
+    must not make an ANDed first term acceptable (expand_not_equal clears the AND bit
+    of each chain's first term, so the terms are checked before it runs)."""
     terms = (eq(80, and_=True), NumericTerm.of("!=", 5))
     refused("port", FlowMatch, V4, port=terms)
 

@@ -294,7 +294,9 @@ def _check_terms(keyword: str, terms: tuple[Term, ...], spec: _Spec, family: Fam
         raise ValidationError("dont-fragment does not exist in IPv6 (RFC 8956)", keyword)
 
 
-MAX_NE_BRANCHES = 16
+MAX_NE_PER_CHAIN = 4
+# The OR-branches one AND-chain may become: each != in it doubles them.
+MAX_NE_BRANCHES = 1 << MAX_NE_PER_CHAIN
 
 
 def _is_ne(term: Term) -> bool:
@@ -306,7 +308,9 @@ def expand_not_equal(terms: tuple[NumericTerm, ...]) -> tuple[NumericTerm, ...]:
 
     RFC 8955 allows the lt|gt operator, but FRR 8.4 answers it with an UPDATE error
     NOTIFICATION that resets the session (every rule on it is lost). ``<v >v`` means
-    the same to every receiver.
+    the same to every receiver. An AND-chain may hold :data:`MAX_NE_PER_CHAIN` != terms
+    (it becomes :data:`MAX_NE_BRANCHES` branches); more are refused. The terms are not
+    otherwise checked (``FlowMatch`` checks them first).
     """
     if not any(_is_ne(t) for t in terms):
         return terms
@@ -318,6 +322,12 @@ def expand_not_equal(terms: tuple[NumericTerm, ...]) -> tuple[NumericTerm, ...]:
             chains.append([term])
     out: list[NumericTerm] = []
     for chain in chains:
+        count = sum(1 for t in chain if _is_ne(t))
+        if count > MAX_NE_PER_CHAIN:
+            raise ValidationError(
+                f"too many != terms in one AND-chain: {count}, at most {MAX_NE_PER_CHAIN} "
+                "(each doubles the branches it is written as, with < and >)"
+            )
         options = [
             [
                 NumericTerm(True, False, False, t.value),
@@ -329,8 +339,6 @@ def expand_not_equal(terms: tuple[NumericTerm, ...]) -> tuple[NumericTerm, ...]:
         ]
         for combo in itertools.product(*options):
             out.extend(replace(t, and_=index > 0) for index, t in enumerate(combo))
-    if len(out) > MAX_NE_BRANCHES * 2:
-        raise ValidationError("too many != terms to write as < and > (at most 4 per chain)")
     return tuple(out)
 
 
@@ -376,17 +384,20 @@ class FlowMatch:
         for keyword, spec in _SPECS.items():
             terms = getattr(self, ATTRIBUTE[keyword])
             if not isinstance(terms, tuple):
-                object.__setattr__(self, ATTRIBUTE[keyword], tuple(terms))
-                terms = getattr(self, ATTRIBUTE[keyword])
+                terms = tuple(terms)
+                object.__setattr__(self, ATTRIBUTE[keyword], terms)
+            if not terms:
+                continue
+            present = True
+            # Checked as given, before != is rewritten (which clears the AND bit of
+            # each chain's first term).
+            _check_terms(keyword, terms, spec, self.family)
             if spec.numeric and any(_is_ne(t) for t in terms):
                 try:
-                    terms = expand_not_equal(terms)
+                    expanded = expand_not_equal(terms)
                 except ValidationError as error:
                     raise ValidationError(error.message, field=keyword) from None
-                object.__setattr__(self, ATTRIBUTE[keyword], terms)
-            if terms:
-                present = True
-                _check_terms(keyword, terms, spec, self.family)
+                object.__setattr__(self, ATTRIBUTE[keyword], expanded)
         if not present and self.destination is None and self.source is None:
             raise ValidationError("a rule needs at least one match component")
         self._check_consistency()
