@@ -128,27 +128,21 @@ def test_random_bytes_raise_only_validation_error_ipv6(data: bytes) -> None:
         decode_nlri(V6, data)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an IPv4 prefix with bits set past its length raises a bare ValueError",
-)
 @settings(max_examples=300)
 @given(st.binary(max_size=40))
 @example(bytes.fromhex("01 04 ff"))  # 255.0.0.0/4: bits past the length are set
 def test_random_bytes_raise_only_validation_error_ipv4(data: bytes) -> None:
     """For IPv4, arbitrary bytes either decode or raise ValidationError, never another
-    exception (``01 04 ff`` must be refused as ValidationError, not ValueError)."""
+    exception (``01 04 ff`` is refused as ValidationError, not ValueError)."""
     with contextlib.suppress(ValidationError):
         decode_nlri(V4, data)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an IPv4 prefix with bits set past its length raises a bare ValueError",
-)
 def test_ipv4_prefix_bits_past_the_length_are_a_validation_error() -> None:
     """``01 04 ff`` (a /4 whose byte is 0xff: bits set past the prefix length) is
-    malformed input and raises ValidationError like every other malformed NLRI; today it
-    raises ValueError from ipaddress (nlri.py, _prefix, the IPv4Network call)."""
-    with pytest.raises(ValidationError):
+    malformed input and raises ValidationError naming the component, like every other
+    malformed NLRI, not ValueError from ipaddress."""
+    with pytest.raises(ValidationError) as info:
         decode_nlri(V4, bytes.fromhex("01 04 ff"))
+    expected = "destination: 255.0.0.0/4 has bits set past its length"
+    assert expected == str(info.value)

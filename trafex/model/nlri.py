@@ -17,45 +17,56 @@ from trafex.model.flowspec import (
     Family,
     FlowMatch,
     FlowPrefix,
+    Term,
     term_from_op,
 )
 
 _BITMASK = (ComponentType.TCP_FLAGS, ComponentType.FRAGMENT)
 
 
-def _prefix(family: Family, data: bytes, pos: int) -> tuple[FlowPrefix, int]:
+def _prefix(family: Family, data: bytes, pos: int, keyword: str) -> tuple[FlowPrefix, int]:
     try:
         plen = data[pos]
         if family is Family.IPV4:
             nbytes = (plen + 7) // 8
             raw = data[pos + 1 : pos + 1 + nbytes]
             if plen > 32 or len(raw) != nbytes:
-                raise ValidationError("truncated IPv4 prefix")
-            network = ipaddress.IPv4Network((int.from_bytes(raw.ljust(4, b"\0"), "big"), plen))
+                raise ValidationError("truncated IPv4 prefix", field=keyword)
+            bits = int.from_bytes(raw.ljust(4, b"\0"), "big")
+            if bits & ((1 << (32 - plen)) - 1):
+                address = ipaddress.IPv4Address(bits)
+                raise ValidationError(f"{address}/{plen} has bits set past its length", keyword)
+            network = ipaddress.IPv4Network((bits, plen))
             return FlowPrefix(network), pos + 1 + nbytes
         offset = data[pos + 1]
         width = plen - offset
         nbytes = (width + 7) // 8
         raw = data[pos + 2 : pos + 2 + nbytes]
         if plen > 128 or width < 0 or len(raw) != nbytes:
-            raise ValidationError("truncated or inconsistent IPv6 prefix")
+            raise ValidationError("truncated or inconsistent IPv6 prefix", field=keyword)
+        # The padding bits after the pattern are ignored (RFC 8956 §3.1).
         pattern = int.from_bytes(raw, "big") >> (nbytes * 8 - width) if width else 0
         network6 = ipaddress.IPv6Network((pattern << (128 - plen), plen))
-        return FlowPrefix(network6, offset), pos + 2 + nbytes
+        try:
+            return FlowPrefix(network6, offset), pos + 2 + nbytes
+        except ValidationError as error:  # the offset
+            raise ValidationError(error.message, field=keyword) from None
     except IndexError:
-        raise ValidationError("truncated prefix component") from None
+        raise ValidationError("truncated prefix component", field=keyword) from None
 
 
-def _terms(ctype: ComponentType, data: bytes, pos: int) -> tuple[tuple[object, ...], int]:
-    terms: list[object] = []
+def _terms(
+    ctype: ComponentType, data: bytes, pos: int, keyword: str
+) -> tuple[tuple[Term, ...], int]:
+    terms: list[Term] = []
     while True:
         if pos >= len(data):
-            raise ValidationError(f"component {ctype.name} has no end-of-list bit")
+            raise ValidationError(f"component {ctype.name} has no end-of-list bit", keyword)
         op = data[pos]
         size = 1 << ((op >> 4) & 0x03)
         raw = data[pos + 1 : pos + 1 + size]
         if len(raw) != size:
-            raise ValidationError(f"truncated value in component {ctype.name}")
+            raise ValidationError(f"truncated value in component {ctype.name}", keyword)
         terms.append(term_from_op(ctype in _BITMASK, op, int.from_bytes(raw, "big")))
         pos += 1 + size
         if op & OP_END:
@@ -72,14 +83,14 @@ def decode_nlri(family: Family, data: bytes) -> FlowMatch:
             ctype = ComponentType(data[pos])
         except ValueError:
             raise ValidationError(f"unknown component type {data[pos]}") from None
-        if ctype <= last:
-            raise ValidationError(f"component {ctype.name} out of order or repeated")
-        last = ctype
         keyword = KEYWORD_OF_TYPE[ctype]
+        if ctype <= last:
+            raise ValidationError(f"component {ctype.name} out of order or repeated", keyword)
+        last = ctype
         if ctype in (ComponentType.DESTINATION, ComponentType.SOURCE):
-            kwargs[keyword], pos = _prefix(family, data, pos + 1)
+            kwargs[keyword], pos = _prefix(family, data, pos + 1, keyword)
         else:
-            kwargs[ATTRIBUTE[keyword]], pos = _terms(ctype, data, pos + 1)
+            kwargs[ATTRIBUTE[keyword]], pos = _terms(ctype, data, pos + 1, keyword)
     return FlowMatch(family, **kwargs)  # type: ignore[arg-type]
 
 
