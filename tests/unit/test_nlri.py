@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ipaddress
 
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import example, given, reject, settings
 from hypothesis import strategies as st
 
 from trafex.model.errors import ValidationError
@@ -59,8 +60,6 @@ def test_decode_key_inverts_key(match: FlowMatch) -> None:
                 ),
             ),
         ),
-        # a non-minimal value length (2 bytes for 6) decodes to the same term
-        (V4, "03 91 0006", FlowMatch(V4, protocol=(NumericTerm.of("=", 6),))),
         (
             V4,
             "09 01 02 c2 10",
@@ -71,13 +70,159 @@ def test_decode_key_inverts_key(match: FlowMatch) -> None:
         ),
         (V6, "02 68 3c 112345678980", FlowMatch(V6, source=prefix("::1:1234:5678:9800:0/104", 60))),
         (V6, "01 20 00 20010db8", FlowMatch(V6, destination=prefix("2001:db8::/32"))),
-        # padding bits after an IPv6 pattern are ignored (RFC 8956 §3.1)
-        (V6, "01 03 00 ff", FlowMatch(V6, destination=prefix("e000::/3"))),
     ],
 )
 def test_decode_known_bytes(family: Family, data: str, expected: FlowMatch) -> None:
     """Hand-written RFC 8955/8956 NLRI bytes decode to the match they describe."""
     assert expected == decode_nlri(family, bytes.fromhex(data))
+
+
+@pytest.mark.parametrize(
+    ("family", "data", "expected"),
+    [
+        # a non-minimal value length (2 bytes for 6)
+        (V4, "03 91 0006", FlowMatch(V4, protocol=(NumericTerm.of("=", 6),))),
+        # reserved operator bits: numeric 0x08, bitmask 0x0c (RFC 8955 §4.2.1)
+        (V4, "03 89 06", FlowMatch(V4, protocol=(NumericTerm.of("=", 6),))),
+        (V4, "09 8d 02", FlowMatch(V4, tcp_flags=(BitmaskTerm(0x02, match=True),))),
+        # padding bits after an IPv6 pattern (RFC 8956 §3.1)
+        (V6, "01 03 00 ff", FlowMatch(V6, destination=prefix("e000::/3"))),
+    ],
+)
+def test_decode_ignores_what_the_rfcs_ignore_but_keeps_the_bytes(
+    family: Family, data: str, expected: FlowMatch
+) -> None:
+    """Value lengths, reserved bits and padding do not change what a match matches: the
+    components are those of the canonical match. But it is another NLRI (another key),
+    and the decoded match keeps its exact bytes so that it can be withdrawn by them."""
+    decoded = decode_nlri(family, bytes.fromhex(data))
+    assert expected.components() == decoded.components()
+    assert bytes.fromhex(data) == decoded.encode()
+    assert expected != decoded
+    assert expected.key != decoded.key
+
+
+# ---------------------------------------------------------------------------------------
+# != as received: kept, so that decode → encode is the identity
+
+
+NOT_EQUAL_80 = "05 86 50"  # destination-port, end | lt | gt: != 80, as gobgpd may hold it
+
+
+def test_decoded_not_equal_is_kept() -> None:
+    """A numeric != (lt|gt) read from an NLRI stays one != term and re-encodes to the
+    same bytes; a rule typed by a user gets != written as < OR > (FRR 8.4 resets the
+    session on lt|gt), which is another NLRI, so another rule."""
+    data = bytes.fromhex(NOT_EQUAL_80)
+    decoded = decode_nlri(V4, data)
+    typed = FlowMatch(V4, destination_port=(NumericTerm.of("!=", 80),))
+    expected = {
+        "decoded": ((NumericTerm.of("!=", 80),), data, "ipv4:058650"),
+        "typed": (
+            (NumericTerm.of("<", 80), NumericTerm.of(">", 80)),
+            bytes.fromhex("05 04 50 82 50"),
+            "ipv4:0504508250",
+        ),
+    }
+    actual = {
+        name: (match.destination_port, match.encode(), match.key)
+        for name, match in (("decoded", decoded), ("typed", typed))
+    }
+    assert expected == actual
+    assert decoded != typed
+
+
+@pytest.mark.parametrize(
+    ("family", "data"),
+    [
+        (V4, NOT_EQUAL_80),
+        (V4, "05 03 01 46 50 81 bb"),  # >=1&!=80 =187
+        (V6, "05 06 50 96 1f90"),  # !=80 !=8080
+        (V6, "0d a6 00012345"),  # flow-label !=0x12345
+        (V4, "01 18 0a0000 03 86 06 0a 16 0040 d6 0100"),  # 10/24, !=6, !=64&!=256
+    ],
+)
+def test_decode_encode_identity_with_not_equal(family: Family, data: str) -> None:
+    """decode → encode gives back the input bytes, != terms included, and so does a
+    second round (decode_key of the key)."""
+    raw = bytes.fromhex(data)
+    decoded = decode_nlri(family, raw)
+    assert raw == decoded.encode()
+    assert decoded == decode_key(decoded.key)
+    assert decoded.wire() == bytes([len(raw)]) + raw
+
+
+def test_replace_on_a_decoded_match_is_canonical() -> None:
+    """dataclasses.replace on a decoded match builds a new match the way users' matches
+    are built: != written as < OR >, the canonical encoding."""
+    decoded = decode_nlri(V4, bytes.fromhex(NOT_EQUAL_80))
+    changed = dataclasses.replace(decoded, protocol=(NumericTerm.of("=", 6),))
+    expected = FlowMatch(
+        V4,
+        protocol=(NumericTerm.of("=", 6),),
+        destination_port=(NumericTerm.of("!=", 80),),
+    )
+    assert expected == changed
+    assert expected.encode() == changed.encode()
+
+
+# Largest value of each numeric or bitmask component type.
+_MAXIMUM = {3: 0xFF, 4: 0xFFFF, 5: 0xFFFF, 6: 0xFFFF, 7: 0xFF, 8: 0xFF, 9: 0xFFFF}
+_MAXIMUM |= {10: 0xFFFF, 11: 0x3F, 12: 0x0F, 13: 0xFFFFF}
+
+
+def _value_code(value: int) -> int:
+    """The smallest length code (value of 1 << code bytes) that holds ``value``."""
+    return next(code for code in range(4) if value < 1 << (8 << code))
+
+
+@st.composite
+def nlri_bytes(draw: st.DrawFn) -> tuple[Family, bytes]:
+    """Well-formed NLRI component bytes as any speaker may send them: any operator
+    (!= and true/false included), any value length that holds the value, reserved bits
+    and IPv6 padding bits set or not."""
+    family = draw(st.sampled_from(Family))
+    types = list(range(1, 14 if family is V6 else 13))
+    out = bytearray()
+    for ctype in sorted(draw(st.sets(st.sampled_from(types), min_size=1, max_size=5))):
+        out.append(ctype)
+        if ctype <= 2 and family is V4:
+            plen = draw(st.integers(0, 32))
+            bits = draw(st.integers(0, (1 << 32) - 1)) & ~((1 << (32 - plen)) - 1)
+            out += bytes([plen]) + bits.to_bytes(4, "big")[: (plen + 7) // 8]
+        elif ctype <= 2:
+            plen = draw(st.integers(0, 128))
+            offset = draw(st.integers(0, plen - 1)) if plen > 1 else 0
+            nbytes = (plen - offset + 7) // 8
+            out += bytes([plen, offset]) + draw(st.binary(min_size=nbytes, max_size=nbytes))
+        else:
+            count = draw(st.integers(1, 4))
+            for index in range(count):
+                value = draw(st.integers(0, _MAXIMUM[ctype]))
+                if ctype == 12 and family is V6:
+                    value &= ~0x01  # no dont-fragment in IPv6
+                code = draw(st.integers(_value_code(value), 3))
+                and_ = index > 0 and draw(st.booleans())
+                end = index == count - 1
+                op = 0x80 * end | 0x40 * and_ | code << 4 | draw(st.integers(0, 0x0F))
+                out += bytes([op]) + value.to_bytes(1 << code, "big")
+    return family, bytes(out)
+
+
+@settings(max_examples=500)
+@given(nlri_bytes())
+@example((V4, bytes.fromhex(NOT_EQUAL_80)))
+def test_decode_encode_is_the_identity(case: tuple[Family, bytes]) -> None:
+    """For any NLRI that decodes, encode() gives back the exact bytes, the key is
+    family:hex of them, and decoding the key again gives an equal match."""
+    family, data = case
+    try:
+        decoded = decode_nlri(family, data)
+    except ValidationError:
+        reject()  # icmp-type or tcp-flags against a single =protocol of another value
+    assert data == decoded.encode()
+    assert f"{family.value}:{data.hex()}" == decoded.key
+    assert decoded == decode_key(decoded.key)
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,11 @@ A rule is a :class:`FlowMatch` (the NLRI: one optional value per component type,
 component order and uniqueness that RFC 8955 §4 demands hold by construction) and
 :class:`FlowActions` (the traffic-filtering extended communities of RFC 8955 §7).
 
-A match's identity is its canonical NLRI encoding (:attr:`FlowMatch.key`): two matches
-that encode to the same bytes are the same rule, so adding one again updates the rule's
-actions instead of creating a second path.
+A match's identity is its NLRI encoding (:attr:`FlowMatch.key`): two matches that encode
+to the same bytes are the same rule, so adding one again updates the rule's actions
+instead of creating a second path. The encoding is canonical for the matches trafex
+builds; a match decoded from NLRI bytes (:func:`trafex.model.nlri.decode_nlri`) keeps
+those exact bytes, so that a rule received over BGP can be withdrawn by them.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import itertools
 import math
 import struct
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import KW_ONLY, InitVar, dataclass, field, replace
 from typing import ClassVar
 
 from trafex.model.errors import ValidationError
@@ -355,6 +357,14 @@ class FlowMatch:
 
     Each component appears at most once and components are kept in type order, as
     RFC 8955 §4.2 requires; empty tuples and ``None`` mean "not matched on".
+
+    A ``!=`` term is rewritten as ``<`` OR ``>`` (:func:`expand_not_equal`), unless
+    ``nlri`` is given: the bytes the match was decoded from (only
+    :func:`~trafex.model.nlri.decode_nlri` passes them). Such a match keeps its terms as
+    they came (a != stays lt|gt) and encodes to exactly those bytes, non-minimal value
+    lengths and bits the RFCs tell a decoder to ignore included: its key is the NLRI a
+    BGP speaker holds, and withdrawing it withdraws that NLRI. ``dataclasses.replace``
+    on it builds a new, canonical match.
     """
 
     family: Family
@@ -371,11 +381,15 @@ class FlowMatch:
     dscp: tuple[NumericTerm, ...] = ()
     fragment: tuple[BitmaskTerm, ...] = ()
     flow_label: tuple[NumericTerm, ...] = ()
-    _key: str = field(default="", init=False, repr=False, compare=False, hash=False)
+    _: KW_ONLY
+    nlri: InitVar[bytes | None] = None
+    # The identity (compared: two matches with the same components may be two NLRIs).
+    _key: str = field(default="", init=False, repr=False)
+    _encoded: bytes = field(default=b"", init=False, repr=False, compare=False)
 
     MAX_NLRI_LENGTH: ClassVar[int] = 4095
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, nlri: bytes | None) -> None:
         for name in ("destination", "source"):
             prefix = getattr(self, name)
             if prefix is not None and prefix.family is not self.family:
@@ -392,7 +406,7 @@ class FlowMatch:
             # Checked as given, before != is rewritten (which clears the AND bit of
             # each chain's first term).
             _check_terms(keyword, terms, spec, self.family)
-            if spec.numeric and any(_is_ne(t) for t in terms):
+            if nlri is None and spec.numeric and any(_is_ne(t) for t in terms):
                 try:
                     expanded = expand_not_equal(terms)
                 except ValidationError as error:
@@ -401,12 +415,14 @@ class FlowMatch:
         if not present and self.destination is None and self.source is None:
             raise ValidationError("a rule needs at least one match component")
         self._check_consistency()
-        nlri = self.encode()
-        if len(nlri) > self.MAX_NLRI_LENGTH:
+        encoded = self._encode_components() if nlri is None else bytes(nlri)
+        if len(encoded) > self.MAX_NLRI_LENGTH:
             raise ValidationError(
-                f"the NLRI is {len(nlri)} bytes, above the {self.MAX_NLRI_LENGTH} RFC 8955 allows"
+                f"the NLRI is {len(encoded)} bytes, above the {self.MAX_NLRI_LENGTH} "
+                "RFC 8955 allows"
             )
-        object.__setattr__(self, "_key", f"{self.family.value}:{nlri.hex()}")
+        object.__setattr__(self, "_encoded", encoded)
+        object.__setattr__(self, "_key", f"{self.family.value}:{encoded.hex()}")
 
     def _check_consistency(self) -> None:
         """Refuse the combinations that can never match a packet."""
@@ -441,6 +457,9 @@ class FlowMatch:
 
     def encode(self) -> bytes:
         """The NLRI's component bytes (without the length prefix), RFC 8955/8956."""
+        return self._encoded
+
+    def _encode_components(self) -> bytes:
         out = bytearray()
         for ctype, value in self.components():
             out.append(ctype)

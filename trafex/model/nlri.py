@@ -74,7 +74,13 @@ def _terms(
 
 
 def decode_nlri(family: Family, data: bytes) -> FlowMatch:
-    """Decode component bytes (without the NLRI length prefix)."""
+    """Decode component bytes (without the NLRI length prefix).
+
+    The match keeps its terms as they are on the wire (a numeric ``!=``, lt|gt, is not
+    rewritten as ``<`` OR ``>`` as it is for rules typed by users) and encodes back to
+    exactly ``data``: ``decode_nlri(f, d).encode() == d`` for every ``d`` it accepts, so
+    a rule read from BGP is keyed and withdrawn by the NLRI the speaker holds.
+    """
     kwargs: dict[str, object] = {}
     pos = 0
     last = 0
@@ -91,7 +97,7 @@ def decode_nlri(family: Family, data: bytes) -> FlowMatch:
             kwargs[keyword], pos = _prefix(family, data, pos + 1, keyword)
         else:
             kwargs[ATTRIBUTE[keyword]], pos = _terms(ctype, data, pos + 1, keyword)
-    return FlowMatch(family, **kwargs)  # type: ignore[arg-type]
+    return FlowMatch(family, nlri=bytes(data), **kwargs)  # type: ignore[arg-type]
 
 
 def decode_key(key: str) -> FlowMatch:
