@@ -4,6 +4,11 @@ Wired into ``trafex`` by :mod:`trafex.cli.main` through :func:`add_parser` and
 :func:`run`. Detections go to stdout (``--json``: one object per line), the
 progress and final statistics lines to stderr. A user's mistake (not a
 capture, bad config key, unknown interface) prints one line and exits 2.
+
+With ``--controller HOST:PORT`` or ``--dry-run`` each detection also goes through the
+trigger policy (:mod:`trafex.trigger`, the ``[trigger]`` table of ``--config``): the
+intents it lets through are sent to trafexd from a background thread, or printed
+(``intent …`` lines, or ``{"intent": {…}}`` objects with ``--json``).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import contextlib
 import json
 import signal
 import sys
+import time
 from collections.abc import Callable
 from types import FrameType
 from typing import TextIO
@@ -30,11 +36,17 @@ from trafex.detect import (
     load_config,
 )
 from trafex.detect.live import LiveInterface
+from trafex.trigger.config import TriggerConfig, default_config, load_trigger_config
+from trafex.trigger.intent import TriggerIntent
+from trafex.trigger.policy import Policy
+from trafex.trigger.sender import BackgroundSender, Sender
 
 EXAMPLES = """examples:
   trafex detect --pcap traffic.pcap --blocklist blocklist.txt --json
   trafex detect --pcap traffic.pcapng --retransmit-threshold 5
   trafex detect --interface eth1 --bpf 'tcp or udp port 53' --config trafex.toml
+  trafex detect --pcap traffic.pcap --blocklist bad.txt --dry-run
+  trafex detect --interface eth1 --blocklist bad.txt --controller 127.0.0.1:50061
 """
 
 
@@ -68,6 +80,17 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--blocklist", metavar="FILE", help="domain blocklist (enables the dns detector)"
     )
     parser.add_argument("--json", action="store_true", help="one JSON object per detection")
+    trigger = parser.add_mutually_exclusive_group()
+    trigger.add_argument(
+        "--controller",
+        metavar="HOST:PORT",
+        help="send the trigger policy's intents to trafexd's API at HOST:PORT",
+    )
+    trigger.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the intents the trigger policy would send (nothing is sent)",
+    )
     parser.add_argument(
         "--progress",
         type=float,
@@ -107,7 +130,7 @@ def format_detection(d: Detection) -> str:
     return f"{d.detector} {target} {details}"
 
 
-def format_stats(stats: SensorStats, final: bool) -> str:
+def format_stats(stats: SensorStats, final: bool, extra: str = "") -> str:
     parts = [
         f"packets={stats.packets}",
         f"pps={stats.pps:.0f}",
@@ -119,7 +142,115 @@ def format_stats(stats: SensorStats, final: bool) -> str:
         parts.append(f"seconds={stats.seconds:.2f}")
     if stats.drops is not None:
         parts.append(f"drops={stats.drops}")
+    if extra:
+        parts.append(extra)
     return ("done " if final else "progress ") + " ".join(parts)
+
+
+def check_target(text: str) -> str:
+    """``HOST:PORT`` (``[v6]:PORT`` for an IPv6 address) for ``--controller``."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise DetectError(f"--controller: expected HOST:PORT, got {text!r}")
+    if ":" in host and not (host.startswith("[") and host.endswith("]")):
+        raise DetectError(f"--controller: write an IPv6 address as [ADDRESS]:PORT, got {text!r}")
+    return text
+
+
+class Trigger:
+    """The trigger policy between the sensor and its output: trafexd or stdout.
+
+    Policy time is the detection's own (packet) time, so a capture file gives the same
+    decisions however fast it is read, and ``--dry-run`` shows what ``--controller``
+    would send.
+    """
+
+    def __init__(
+        self,
+        config: TriggerConfig,
+        *,
+        out: TextIO,
+        err: TextIO,
+        as_json: bool,
+        sender: BackgroundSender | None,
+        live: bool,
+    ) -> None:
+        self.policy = Policy(config)
+        self.out = out
+        self.err = err
+        self.as_json = as_json
+        self.sender = sender
+        self.live = live
+        self._limit_reported = False
+
+    def on_detection(self, d: Detection, started: float) -> None:
+        """``started``: wall-clock time the detection reached the trigger (for latency)."""
+        decision = self.policy.decide(d, d.ts)
+        if decision.rate_limited and not self._limit_reported:
+            self._limit_reported = True
+            rate = self.policy.config.max_intents_per_second
+            print(
+                f"trafex detect: intent rate limit reached ({rate:g}/s); intents over it "
+                "are not sent (counted as rate_limited)",
+                file=self.err,
+                flush=True,
+            )
+        if not decision.intents:
+            return
+        if self.sender is not None:
+            # Live: from the triggering packet's kernel timestamp (same clock as time.time).
+            self.sender.submit(decision.intents, d.ts if self.live else started)
+            return
+        for intent in decision.intents:
+            print(self._format(intent), file=self.out, flush=True)
+
+    def _format(self, intent: TriggerIntent) -> str:
+        if self.as_json:
+            return json.dumps({"intent": intent.to_dict()})
+        return intent.line()
+
+    def close(self, timeout: float = 5.0) -> None:
+        if self.sender is not None:
+            self.sender.close(timeout)
+
+    def stats_text(self, final: bool) -> str:
+        p = self.policy.stats
+        parts = [
+            f"intents={p.sent}",
+            f"suppressed={p.suppressed}",
+            f"rate_limited={p.rate_limited}",
+        ]
+        if p.invalid:
+            parts.append(f"invalid={p.invalid}")
+        if self.sender is not None:
+            s = self.sender.stats
+            parts += [f"sent={s.sent}", f"failed={s.failed}", f"dropped={s.dropped}"]
+            if s.unannounced:
+                parts.append(f"unannounced={s.unannounced}")
+            if final and s.latencies:
+                p50, p99, worst = s.latency_ms()
+                parts += [
+                    f"latency_ms_p50={p50:.2f}",
+                    f"latency_ms_p99={p99:.2f}",
+                    f"latency_ms_max={worst:.2f}",
+                ]
+        return " ".join(parts)
+
+
+def build_trigger(args: argparse.Namespace, out: TextIO, err: TextIO) -> Trigger | None:
+    """The trigger for ``--controller`` / ``--dry-run``, else None (detections only)."""
+    controller = getattr(args, "controller", None)
+    if not controller and not getattr(args, "dry_run", False):
+        return None
+    config = load_trigger_config(args.config) if args.config else default_config()
+    sender = None
+    if controller:
+        client = Sender(check_target(controller), timeout=config.send_timeout, err=err)
+        client.connect(timeout=max(1.0, config.send_timeout))
+        sender = BackgroundSender(client, config.queue_size).start()
+    return Trigger(
+        config, out=out, err=err, as_json=args.json, sender=sender, live=bool(args.interface)
+    )
 
 
 def run(args: argparse.Namespace, on_detection: Callable[[Detection], None] | None = None) -> int:
@@ -144,13 +275,17 @@ def run(args: argparse.Namespace, on_detection: Callable[[Detection], None] | No
         else:
             source = LiveInterface(args.interface, bpf=args.bpf)
         sensor = Sensor(config, progress_interval=args.progress or 1.0)
+        trigger = build_trigger(args, out, err)
     except DetectError as exc:
         print(f"trafex detect: {exc}", file=err)
         return 2
 
     def emit(d: Detection) -> None:
+        started = time.time() if trigger is not None else 0.0
         line = json.dumps(d.to_dict()) if args.json else format_detection(d)
         print(line, file=out, flush=True)
+        if trigger is not None:
+            trigger.on_detection(d, started)
         if policy is not None:
             policy(d)
 
@@ -158,7 +293,8 @@ def run(args: argparse.Namespace, on_detection: Callable[[Detection], None] | No
     if args.progress:
 
         def progress(stats: SensorStats) -> None:
-            print(format_stats(stats, final=False), file=err, flush=True)
+            extra = trigger.stats_text(final=False) if trigger is not None else ""
+            print(format_stats(stats, final=False, extra=extra), file=err, flush=True)
 
     previous = _install_signals(sensor)
     try:
@@ -170,7 +306,10 @@ def run(args: argparse.Namespace, on_detection: Callable[[Detection], None] | No
         return 0
     finally:
         _restore_signals(previous)
-    print(format_stats(stats, final=True), file=err, flush=True)
+        if trigger is not None:
+            trigger.close()
+    extra = trigger.stats_text(final=True) if trigger is not None else ""
+    print(format_stats(stats, final=True, extra=extra), file=err, flush=True)
     return 0
 
 

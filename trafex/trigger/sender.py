@@ -1,0 +1,297 @@
+"""Send the policy's intents to trafexd over its gRPC API, off the packet loop.
+
+:class:`Sender` makes the calls (``AddRoute`` per route, ``AddFlows`` for the rules of
+one detection, so both directions of a flow cost one round trip), each with a short
+deadline. :class:`BackgroundSender` runs a Sender in one thread behind a bounded queue:
+the packet loop only enqueues, and never waits for the network; when the queue is
+full the intents are dropped and counted.
+
+Failures never stop the sensor. Each kind (controller unreachable, no answer within
+the deadline, stored but not announced, another status) prints one line on stderr the
+first time it happens, and again only after the controller has answered in between;
+an intent trafexd refuses (``INVALID_ARGUMENT``) prints its text and trafexd's reason.
+
+Latency is measured per intent, from ``started`` (the triggering packet's kernel
+timestamp on a live interface, the time the packet was handled for a capture file;
+wall-clock seconds) to the moment trafexd's answer came back.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import grpc
+
+from trafex.bgp.stubs import trafex_pb2 as pb
+from trafex.bgp.stubs import trafex_pb2_grpc
+from trafex.control import wire
+from trafex.model.flowspec import FlowRule
+from trafex.model.route import UnicastRoute
+from trafex.trigger.intent import TriggerIntent
+
+MAX_SAMPLES = 1_000_000  # latency samples kept (beyond that, the first ones)
+_STORED = "stored, not yet announced"
+_CHANNEL_OPTIONS = [
+    # Come back quickly when trafexd restarts (gRPC's default backoff grows to 120 s).
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+]
+
+
+def percentile(samples: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile of ``samples`` (sorted or not); 0.0 when empty."""
+    if not samples:
+        return 0.0
+    ordered = sorted(samples)
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+@dataclass(slots=True)
+class SendStats:
+    sent: int = 0  # intents trafexd accepted
+    unannounced: int = 0  # of ``sent``: stored by trafexd, its sidecar down
+    failed: int = 0  # refused, unreachable, timed out
+    dropped: int = 0  # queue full, or still queued when the sensor stopped
+    failures: dict[str, int] = field(default_factory=dict)  # failed, per kind
+    latencies: list[float] = field(default_factory=list)  # seconds, per accepted intent
+
+    def latency_ms(self) -> tuple[float, float, float]:
+        """(p50, p99, max) in milliseconds."""
+        lat = self.latencies
+        if not lat:
+            return (0.0, 0.0, 0.0)
+        return (percentile(lat, 0.5) * 1e3, percentile(lat, 0.99) * 1e3, max(lat) * 1e3)
+
+
+def _options(intent: TriggerIntent) -> Any:
+    return pb.IntentOptions(
+        ttl_seconds=intent.ttl_seconds, reason=intent.reason, origin=intent.origin
+    )
+
+
+class Sender:
+    """Synchronous calls to trafexd at ``target`` (``HOST:PORT``)."""
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        timeout: float = 0.5,
+        err: TextIO | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.target = target
+        self.timeout = timeout
+        self.err = err if err is not None else sys.stderr
+        self.clock = clock
+        self.stats = SendStats()
+        self.channel = grpc.insecure_channel(target, options=_CHANNEL_OPTIONS)
+        self.stub: Any = trafex_pb2_grpc.TrafexStub(self.channel)
+        self._reported: set[str] = set()
+
+    def connect(self, timeout: float = 2.0) -> bool:
+        """Open the connection now, so the first intent does not pay for it."""
+        try:
+            grpc.channel_ready_future(self.channel).result(timeout=timeout)
+        except grpc.FutureTimeoutError:
+            self._report(
+                "unreachable",
+                f"controller {self.target} unreachable (no connection within {timeout:g} s); "
+                "intents fail until it answers, the sensor keeps running",
+            )
+            return False
+        return True
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def send(self, intents: Sequence[TriggerIntent], started: float) -> None:
+        """Send one detection's intents: its rules in one ``AddFlows``, routes one by one."""
+        flows = [i for i in intents if isinstance(i.item, FlowRule)]
+        routes = [i for i in intents if isinstance(i.item, UnicastRoute)]
+        if flows:
+            self._send_flows(flows, started)
+        for intent in routes:
+            assert isinstance(intent.item, UnicastRoute)
+            request = pb.AddRouteRequest(
+                route=wire.route_to_spec(intent.item), options=_options(intent)
+            )
+            self._call(self.stub.AddRoute, request, [intent], started)
+
+    def _send_flows(self, flows: list[TriggerIntent], started: float) -> None:
+        requests = []
+        for intent in flows:
+            assert isinstance(intent.item, FlowRule)
+            requests.append(
+                pb.AddFlowRequest(flow=wire.rule_to_spec(intent.item), options=_options(intent))
+            )
+        if len(requests) == 1:
+            self._call(self.stub.AddFlow, requests[0], flows, started)
+            return
+        refused = self._call(
+            self.stub.AddFlows, pb.AddFlowsRequest(flows=requests), flows, started, batch=True
+        )
+        if refused:  # none stored: send them one by one to name the bad one, keep the good
+            for intent, request in zip(flows, requests, strict=True):
+                self._call(self.stub.AddFlow, request, [intent], started)
+
+    def _call(
+        self,
+        method: Any,
+        request: Any,
+        intents: list[TriggerIntent],
+        started: float,
+        *,
+        batch: bool = False,
+    ) -> bool:
+        """Make one call; returns True when trafexd refused a batch (INVALID_ARGUMENT)."""
+        count = len(intents)
+        try:
+            method(request, timeout=self.timeout)
+        except grpc.RpcError as error:
+            code = error.code()
+            details = error.details() or ""
+            if code == grpc.StatusCode.UNAVAILABLE and details.startswith(_STORED):
+                self._accepted(count, started)
+                self.stats.unannounced += count
+                self._report("unannounced", f"trafexd stored the intents but {details}")
+                return False
+            if code == grpc.StatusCode.INVALID_ARGUMENT:
+                if batch:
+                    return True
+                self._failed("refused", count)
+                print(
+                    f"trafex detect: trafexd refused intent {intents[0].text()!r}: {details}",
+                    file=self.err,
+                    flush=True,
+                )
+                return False
+            self._failed(_kind(code), count)
+            self._report(_kind(code), self._failure_text(code, details))
+            return False
+        self._accepted(count, started)
+        if self._reported - {"unannounced"}:
+            print(f"trafex detect: controller {self.target} answers again", file=self.err)
+        self._reported.clear()
+        return False
+
+    def _accepted(self, count: int, started: float) -> None:
+        stats = self.stats
+        stats.sent += count
+        if len(stats.latencies) < MAX_SAMPLES:
+            latency = self.clock() - started
+            stats.latencies.extend([latency] * count)
+
+    def fail_all(self, intents: Sequence[TriggerIntent], error: Exception) -> None:
+        """Count intents that could not be sent at all (not a gRPC status)."""
+        self._failed("error", len(intents))
+        self._report("error", f"cannot send to {self.target}: {type(error).__name__}: {error}")
+
+    def _failed(self, kind: str, count: int) -> None:
+        self.stats.failed += count
+        self.stats.failures[kind] = self.stats.failures.get(kind, 0) + count
+
+    def _failure_text(self, code: grpc.StatusCode, details: str) -> str:
+        if code == grpc.StatusCode.UNAVAILABLE:
+            return (
+                f"controller {self.target} unreachable ({details}); "
+                "intents fail until it answers, the sensor keeps running"
+            )
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            return f"controller {self.target} did not answer within {self.timeout:g} s"
+        return f"controller {self.target} answered {code.name}: {details}"
+
+    def _report(self, kind: str, text: str) -> None:
+        if kind in self._reported:
+            return
+        self._reported.add(kind)
+        print(f"trafex detect: {text}", file=self.err, flush=True)
+
+
+def _kind(code: grpc.StatusCode) -> str:
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return "unreachable"
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return "timeout"
+    return code.name.lower()
+
+
+_Job = tuple[tuple[TriggerIntent, ...], float]
+
+
+class BackgroundSender:
+    """A :class:`Sender` in its own thread behind a queue of ``queue_size`` detections."""
+
+    def __init__(self, sender: Sender, queue_size: int = 1000) -> None:
+        self.sender = sender
+        self.stats = sender.stats
+        self._queue: queue.Queue[_Job | None] = queue.Queue(maxsize=queue_size)
+        self._thread = threading.Thread(target=self._run, name="trafex-sender", daemon=True)
+        self._full_reported = False
+
+    def start(self) -> BackgroundSender:
+        self._thread.start()
+        return self
+
+    def submit(self, intents: Sequence[TriggerIntent], started: float) -> bool:
+        """Queue one detection's intents; never blocks. False: dropped (queue full)."""
+        try:
+            self._queue.put_nowait((tuple(intents), started))
+        except queue.Full:
+            self.stats.dropped += len(intents)
+            if not self._full_reported:
+                self._full_reported = True
+                print(
+                    f"trafex detect: {self._queue.maxsize} detections wait for the controller; "
+                    "intents beyond that are dropped (counted)",
+                    file=self.sender.err,
+                    flush=True,
+                )
+            return False
+        return True
+
+    def _run(self) -> None:
+        get = self._queue.get
+        send = self.sender.send
+        while True:
+            job = get()
+            if job is None:
+                return
+            try:
+                send(*job)
+            except Exception as error:  # a closed channel, a bug: count it, keep going
+                self.sender.fail_all(job[0], error)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Send what is queued (for at most ``timeout`` seconds), then stop the thread.
+
+        What is still queued after that is counted as dropped.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._queue.put(None, timeout=max(0.01, deadline - time.monotonic()))
+                break
+            except queue.Full:
+                if time.monotonic() >= deadline:
+                    break
+        self._thread.join(max(0.0, deadline - time.monotonic()))
+        if self._thread.is_alive():
+            while True:
+                try:
+                    job = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if job is not None:
+                    self.stats.dropped += len(job[0])
+            self._queue.put_nowait(None)  # the thread ends after its current call
+        self.sender.close()
