@@ -176,8 +176,9 @@ def _split(text: str) -> _Parsed:
         if word in _NOISE:
             continue
         if word == "route":
-            # ExaBGP's "route NAME" (config blocks): skip a name that is not a keyword.
-            if index < len(tokens) and tokens[index].lower() not in _ALL_KEYWORDS:
+            # ExaBGP's "route NAME" (config blocks): skip a name, but not a keyword or
+            # a family word ("route ipv6 protocol =6", a rule without a prefix).
+            if index < len(tokens) and tokens[index].lower() not in _STOP_WORDS:
                 index += 1
             continue
         if word in PREFIX_KEYWORDS:
