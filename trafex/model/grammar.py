@@ -9,7 +9,9 @@ Accepted (one string, the way ExaBGP scripts and GoBGP's CLI write rules)::
     match destination 2001:db8::/64 8 protocol tcp then action sample-terminal
 
 Numeric components take ``== = != > >= < <= true false`` terms: ``&`` ANDs a term with
-the previous one, several space-separated terms (or a ``[ … ]`` list) are ORed. Bitmask
+the previous one, several space-separated terms (or a ``[ … ]`` list) are ORed. A
+``true``/``false`` term matches whatever the value, but still carries one on the wire
+(part of the rule's identity): ``true`` is value 0, ``true:5`` value 5. Bitmask
 components take ``=`` (all bits), ``!`` (not) and ``!=`` with TCP flags as GoBGP's letters
 (``FSRPAUEC``) or names (``syn+ack``), fragments as ``dont-fragment is-fragment
 first-fragment last-fragment not-a-fragment``.
@@ -128,6 +130,7 @@ _ALL_KEYWORDS = frozenset(PREFIX_KEYWORDS) | frozenset(COMPONENT_KEYWORDS) | ACT
 _STOP_WORDS = _ALL_KEYWORDS | _NOISE | _FAMILY_WORDS | {"route", "accept"}
 
 _NUMERIC_TERM = re.compile(r"^(==|=|!=|>=|<=|>|<)?(.+)$")
+_TRUE_FALSE_TERM = re.compile(r"^(true|false)(?::(.+))?$", re.IGNORECASE)
 _BITMASK_TERM = re.compile(r"^(!=|=!|==|=|!)?(.+)$")
 
 
@@ -240,16 +243,15 @@ def parse_numeric(
                     continue
                 raise ValidationError(f"empty term in {token!r}", field=keyword)
             and_ = position > 0 or (token.startswith("&") and bool(terms))
-            lowered = part.lower()
-            if lowered in ("true", "false"):
-                terms.append(NumericTerm.of(lowered, 0, and_=and_))
-                continue
-            match = _NUMERIC_TERM.match(part)
+            match = _TRUE_FALSE_TERM.match(part) or _NUMERIC_TERM.match(part)
             if match is None:  # pragma: no cover - the pattern matches any non-empty text
                 raise ValidationError(f"bad term {part!r}", field=keyword)
-            op, value_text = match.group(1) or "=", match.group(2)
-            named = names(value_text.lower()) if names else None
-            value = named if named is not None else _int(value_text, keyword)
+            op, value_text = (match.group(1) or "=").lower(), match.group(2)
+            if value_text is None:  # a bare true/false
+                value = 0
+            else:
+                named = names(value_text.lower()) if names else None
+                value = named if named is not None else _int(value_text, keyword)
             terms.append(NumericTerm.of(op, value, and_=and_))
     return tuple(terms)
 
@@ -415,7 +417,7 @@ def _render_numeric(keyword: str, terms: Sequence[NumericTerm], family: Family) 
     branches: list[str] = []
     for term in terms:
         if term.op in ("true", "false"):
-            text = term.op
+            text = f"{term.op}:{term.value}" if term.value else term.op
         else:
             text = f"{term.op}{names.get(term.value, term.value)}"
         if term.and_ and branches:
