@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+import struct
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from trafex.bgp.attributes import split
 from trafex.bgp.encode import (
     FAMILY_IPV4_FLOWSPEC,
     FAMILY_IPV4_UNICAST,
@@ -16,9 +18,7 @@ from trafex.bgp.encode import (
     FAMILY_IPV6_UNICAST,
     DecodeError,
     decode_path,
-    extended_communities,
     flow_path,
-    flowspec_nlri,
     route_path,
 )
 from trafex.bgp.stubs import attribute_pb2, gobgp_pb2
@@ -29,7 +29,6 @@ from trafex.model.flowspec import (
     FlowPrefix,
     FlowRule,
     NumericTerm,
-    RouteTarget,
 )
 from trafex.model.grammar import parse_rule
 from trafex.model.route import UnicastRoute
@@ -67,12 +66,12 @@ def test_flow_round_trip(rule: FlowRule) -> None:
 @given(st.from_type(FlowMatch))
 def test_withdraw_path_carries_the_match_and_no_actions(match: FlowMatch) -> None:
     """A withdraw needs only the match: the path is marked withdrawn, has the same NLRI
-    as the announcement and carries no extended communities."""
+    as the announcement and carries no attributes at all."""
     path = flow_path(match, withdraw=True)
     assert path.is_withdraw
-    assert "ExtendedCommunitiesAttribute" not in attributes(path)
+    assert not path.pattrs_binary
     announce = flow_path(FlowRule(match, FlowActions(rate=0.0)))
-    assert announce.nlri == path.nlri
+    assert announce.nlri_binary == path.nlri_binary
     assert not announce.is_withdraw
 
 
@@ -90,99 +89,60 @@ def test_announcing_needs_the_actions() -> None:
 
 
 @pytest.mark.parametrize(
-    ("family", "expected_family", "next_hop"),
+    ("family", "expected_family", "afi", "next_hop"),
     [
-        (Family.IPV4, FAMILY_IPV4_FLOWSPEC, "0.0.0.0"),
-        (Family.IPV6, FAMILY_IPV6_FLOWSPEC, "::"),
+        (Family.IPV4, FAMILY_IPV4_FLOWSPEC, 1, bytes(4)),
+        (Family.IPV6, FAMILY_IPV6_FLOWSPEC, 2, bytes(16)),
     ],
 )
 def test_flow_path_family_and_attributes(
-    family: Family, expected_family: Any, next_hop: str
+    family: Family, expected_family: Any, afi: int, next_hop: bytes
 ) -> None:
-    """A FlowSpec path has the family's AFI/SAFI 133, origin IGP, an MP_REACH with the
-    unspecified next-hop and the actions as extended communities."""
+    """A FlowSpec path has the family's AFI/SAFI 133, the canonical NLRI in binary, and
+    three binary attributes: origin IGP, an MP_REACH with the unspecified next-hop and
+    the same NLRI, and the actions as extended communities."""
     rule = FlowRule(FlowMatch(family, protocol=(NumericTerm.of("=", 6),)), FlowActions(rate=0.0))
     path = flow_path(rule)
-    attrs = attributes(path)
     assert expected_family == path.family
-    expected_names = {"OriginAttribute", "MpReachNLRIAttribute", "ExtendedCommunitiesAttribute"}
-    assert expected_names == set(attrs)
-    origin_igp = 0
-    assert origin_igp == attrs["OriginAttribute"].origin
-    reach = attrs["MpReachNLRIAttribute"]
-    assert [next_hop] == list(reach.next_hops)
-    assert expected_family == reach.family
-    assert [path.nlri] == list(reach.nlris)
-
-
-def test_flowspec_nlri_components() -> None:
-    """Prefixes become FlowSpecIPPrefix (with the offset), terms FlowSpecComponent items
-    whose op byte is the RFC 8955 operator with the end bit on the last one only."""
-    rule = parse_rule("destination 2001:db8::/64 8 destination-port >=1024&<=2048 =80 discard")
-    nlri = flowspec_nlri(rule.match)
-    prefix = unpack(nlri.rules[0], attribute_pb2.FlowSpecIPPrefix)
-    expected_prefix = (1, 64, "1:db8::", 8)
-    assert expected_prefix == (prefix.type, prefix.prefix_len, prefix.prefix, prefix.offset)
-    ports = unpack(nlri.rules[1], attribute_pb2.FlowSpecComponent)
-    expected_ports = (5, [(0x03, 1024), (0x40 | 0x05, 2048), (0x80 | 0x01, 80)])
-    assert expected_ports == (ports.type, [(item.op, item.value) for item in ports.items])
-
-
-def test_extended_communities_of_every_action() -> None:
-    """Each action becomes its extended community: traffic-rate, traffic-action,
-    redirect (AS2, AS4 or IPv4) and traffic-marking."""
-    actions = FlowActions(rate=1000.0, redirect=RouteTarget.parse("65000L:7"), mark=10, sample=True)
-    communities = extended_communities(actions)
-    rate = unpack(communities[0], attribute_pb2.TrafficRateExtended)
-    action = unpack(communities[1], attribute_pb2.TrafficActionExtended)
-    redirect = unpack(communities[2], attribute_pb2.RedirectFourOctetAsSpecificExtended)
-    mark = unpack(communities[3], attribute_pb2.TrafficRemarkExtended)
-    expected = (0, 1000.0, True, False, 65000, 7, 10)
-    actual = (
-        rate.asn,
-        rate.rate,
-        action.sample,
-        action.terminal,
-        redirect.asn,
-        redirect.local_admin,
-        mark.dscp,
+    assert rule.match.wire() == path.nlri_binary
+    assert not path.pattrs  # nothing structured: GoBGP reads the bytes
+    origin, reach, communities = (split(a) for a in path.pattrs_binary)
+    assert origin == (0x40, 1, b"\x00")
+    expected_reach = (
+        0x80,
+        14,
+        struct.pack("!HBB", afi, 133, len(next_hop)) + next_hop + b"\x00" + path.nlri_binary,
     )
-    assert expected == actual
+    assert expected_reach == reach
+    expected_discard = (0xC0, 16, bytes.fromhex("8006000000000000"))
+    assert expected_discard == communities
 
 
-@pytest.mark.parametrize(
-    ("text", "cls"),
-    [
-        ("6:302", attribute_pb2.RedirectTwoOctetAsSpecificExtended),
-        ("4200000000:5", attribute_pb2.RedirectFourOctetAsSpecificExtended),
-        ("192.0.2.1:7", attribute_pb2.RedirectIPv4AddressSpecificExtended),
-    ],
-)
-def test_redirect_kinds(text: str, cls: Any) -> None:
-    """Each route-target kind uses its own redirect community and decodes back."""
-    rule = FlowRule(
-        FlowMatch(Family.IPV4, protocol=(NumericTerm.of("=", 6),)),
-        FlowActions(redirect=RouteTarget.parse(text)),
-    )
-    (community,) = extended_communities(rule.actions)
-    unpack(community, cls)
-    assert rule == decode_path(flow_path(rule))
-
-
-def test_discard_is_rate_zero() -> None:
-    """Discard is a traffic-rate of 0."""
-    (community,) = extended_communities(FlowActions(rate=0.0))
-    expected = 0.0
-    assert expected == unpack(community, attribute_pb2.TrafficRateExtended).rate
+def test_flow_path_of_a_long_nlri_uses_the_two_byte_length() -> None:
+    """An NLRI of 240 bytes or more has a 2-byte length prefix (0xFnnn), and the
+    MP_REACH attribute that carries it then needs the extended-length flag."""
+    ports = tuple(NumericTerm.of("=", 1000 + i, and_=False) for i in range(120))
+    rule = FlowRule(FlowMatch(Family.IPV4, destination_port=ports), FlowActions(rate=0.0))
+    path = flow_path(rule)
+    assert path.nlri_binary[0] >= 0xF0
+    flags, code, value = split(path.pattrs_binary[1])
+    assert (flags & 0x10, code) == (0x10, 14)
+    assert value.endswith(path.nlri_binary)
+    assert rule == decode_path(path)
 
 
 def test_decode_flow_with_an_unknown_component() -> None:
-    """A FlowSpec NLRI holding a message trafex does not model is a DecodeError."""
+    """A FlowSpec NLRI holding a component trafex does not model is a DecodeError."""
     path = flow_path(parse_rule("protocol =6 discard"))
-    nlri = unpack(path.nlri, attribute_pb2.FlowSpecNLRI)
-    nlri.rules[0].Pack(attribute_pb2.OriginAttribute(origin=0))
-    path.nlri.Pack(nlri)
-    with pytest.raises(DecodeError, match="unsupported FlowSpec component"):
+    path.nlri_binary = bytes([3, 14, 0x81, 6])  # component type 14 is not defined
+    with pytest.raises(DecodeError, match="cannot model"):
+        decode_path(path)
+
+
+def test_decode_flow_without_binary_nlri() -> None:
+    """A FlowSpec path must come in binary (ListPath with enable_only_binary)."""
+    path = gobgp_pb2.Path(family=FAMILY_IPV4_FLOWSPEC)
+    with pytest.raises(DecodeError, match="binary NLRI"):
         decode_path(path)
 
 

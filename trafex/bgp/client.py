@@ -12,17 +12,12 @@ from typing import Any
 
 import grpc
 
-from trafex.bgp.encode import (
-    FAMILIES,
-    DecodeError,
-    _decode_actions,
-    decode_path,
-    flow_path,
-    route_path,
-)
+from trafex.bgp import prefix_form
+from trafex.bgp.attributes import actions_from_attributes
+from trafex.bgp.encode import FAMILIES, DecodeError, decode_path, flow_path, nlri_body, route_path
 from trafex.bgp.stubs import gobgp_pb2, gobgp_pb2_grpc
 from trafex.model.errors import TrafexError, ValidationError
-from trafex.model.flowspec import FlowActions, FlowMatch, FlowRule
+from trafex.model.flowspec import Family, FlowActions, FlowMatch, FlowRule
 from trafex.model.route import UnicastRoute
 
 Announceable = FlowRule | UnicastRoute
@@ -80,8 +75,8 @@ _FAMILY_NAMES = {(f.afi, f.safi): name for name, f in FAMILIES.items()}
 
 def nlri_key(family: str, nlri_binary: bytes) -> str:
     """Our key for a FlowSpec NLRI as GoBGP returns it (with its length prefix)."""
-    skip = 2 if nlri_binary and nlri_binary[0] >= 0xF0 else 1
-    return f"{family}:{nlri_binary[skip:].hex()}"
+    body = prefix_form.from_gobgp(Family(family), nlri_body(nlri_binary))
+    return f"{family}:{body.hex()}"
 
 
 def _peer(peer: Any) -> PeerInfo:
@@ -165,8 +160,9 @@ class GobgpClient:
     def rib(self, families: Sequence[str] = tuple(FAMILIES)) -> dict[str, Signature]:
         """What GoBGP announces on trafex's behalf: locally originated paths by key.
 
-        FlowSpec paths are keyed from GoBGP's binary NLRI, which is byte for byte the
-        canonical encoding trafex keys rules by, so only their actions are decoded.
+        FlowSpec paths are asked for in binary only and keyed from GoBGP's NLRI bytes,
+        which are byte for byte the canonical encoding trafex keys rules by, so only
+        their actions are decoded.
         """
         out: dict[str, Signature] = {}
         self.foreign = 0
@@ -174,7 +170,7 @@ class GobgpClient:
             family = FAMILIES[name]
             flowspec = name.endswith("flowspec")
             request = gobgp_pb2.ListPathRequest(
-                table_type=gobgp_pb2.GLOBAL, family=family, enable_nlri_binary=flowspec
+                table_type=gobgp_pb2.GLOBAL, family=family, enable_only_binary=flowspec
             )
             try:
                 for response in self._stub.ListPath(request, timeout=max(self.timeout, 120.0)):
@@ -185,7 +181,7 @@ class GobgpClient:
                             if flowspec:
                                 key = nlri_key(name.partition("-")[0], path.nlri_binary)
                                 try:
-                                    out[key] = _decode_actions(path.pattrs)
+                                    out[key] = actions_from_attributes(path.pattrs_binary)
                                 except ValidationError:
                                     out[key] = None
                             else:
