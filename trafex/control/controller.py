@@ -22,7 +22,6 @@ from trafex.control.reconcile import Announceable, Plan, expired, plan
 from trafex.control.store import Store
 from trafex.model.errors import TrafexError, ValidationError
 from trafex.model.flowspec import FlowRule
-from trafex.model.grammar import render_rule
 from trafex.model.intent import (
     ORIGIN_API,
     FlowIntent,
@@ -265,7 +264,7 @@ class Controller:
 
     def _publish_announced(self, intent: Intent, how: str) -> None:
         if isinstance(intent, FlowIntent):
-            kind, subject = EventKind.FLOW_ANNOUNCED, render_rule(intent.rule)
+            kind, subject = EventKind.FLOW_ANNOUNCED, intent.text
         else:
             kind, subject = EventKind.ROUTE_ANNOUNCED, str(intent.route.prefix)
         self._events.publish(Event(kind, intent.meta.id, subject, how))
@@ -273,7 +272,7 @@ class Controller:
     def _publish_withdrawn(self, intent: Intent, expired_: bool) -> None:
         if isinstance(intent, FlowIntent):
             kind = EventKind.FLOW_EXPIRED if expired_ else EventKind.FLOW_WITHDRAWN
-            subject = render_rule(intent.rule)
+            subject = intent.text
         else:
             kind = EventKind.ROUTE_EXPIRED if expired_ else EventKind.ROUTE_WITHDRAWN
             subject = str(intent.route.prefix)

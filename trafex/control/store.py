@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from trafex.model.errors import TrafexError, ValidationError
-from trafex.model.grammar import parse_rule, render_rule
+from trafex.model.grammar import parse_rule
 from trafex.model.intent import FlowIntent, Intent, IntentMeta, RouteIntent
 from trafex.model.route import UnicastRoute
 
@@ -155,7 +155,7 @@ class Store:
     def _row(intent: Intent) -> tuple[object, ...]:
         m = intent.meta
         if isinstance(intent, FlowIntent):
-            kind, body = "flow", render_rule(intent.rule)
+            kind, body = "flow", intent.text
         else:
             kind, body = "route", route_to_json(intent.route)
         return (

@@ -22,7 +22,7 @@ from trafex.model.flowspec import (
     RouteTarget,
     RouteTargetKind,
 )
-from trafex.model.grammar import BITMASK_KEYWORDS, parse_match, parse_rule, render_rule
+from trafex.model.grammar import BITMASK_KEYWORDS, parse_match, parse_rule
 from trafex.model.intent import FlowIntent, IntentMeta, RouteIntent
 from trafex.model.route import (
     UnicastRoute,
@@ -94,28 +94,36 @@ def _prefix_from_proto(message: Any, name: str, family: Family | None) -> FlowPr
     return prefix
 
 
+_KEYWORD_OF_ATTRIBUTE = {attribute: keyword for keyword, attribute in ATTRIBUTE.items()}
+
+
 def match_from_proto(message: Any) -> FlowMatch:
     family = family_from_proto(message.family)
     kwargs: dict[str, Any] = {}
-    for name in ("destination", "source"):
-        if message.HasField(name) and getattr(message, name).prefix:
-            kwargs[name] = _prefix_from_proto(getattr(message, name), name, family)
-    for keyword, attribute in ATTRIBUTE.items():
-        items = getattr(message, attribute)
-        if not items:
+    # ListFields() yields only the fields that are set, in field-number order (the
+    # components' type order): one call instead of a getattr per component.
+    for descriptor, value in message.ListFields():
+        name = descriptor.name
+        if name == "family":
             continue
+        if name in ("destination", "source"):
+            if value.prefix:
+                kwargs[name] = _prefix_from_proto(value, name, family)
+            continue
+        keyword = _KEYWORD_OF_ATTRIBUTE[name]
         if keyword in BITMASK_KEYWORDS:
-            kwargs[attribute] = tuple(
+            kwargs[name] = tuple(
                 BitmaskTerm(t.value, match=t.match, not_=getattr(t, "not"), and_=getattr(t, "and"))
-                for t in items
+                for t in value
             )
         else:
             terms = []
-            for t in items:
-                if t.op not in _OPS:
+            for t in value:
+                bits = _OPS.get(t.op)
+                if bits is None:
                     raise ValidationError(f"unknown operator {t.op}", field=keyword)
-                terms.append(NumericTerm(*_OPS[t.op], value=t.value, and_=getattr(t, "and")))
-            kwargs[attribute] = tuple(terms)
+                terms.append(NumericTerm(*bits, value=t.value, and_=getattr(t, "and")))
+            kwargs[name] = tuple(terms)
     if family is None:
         prefixes = [p for p in (kwargs.get("destination"), kwargs.get("source")) if p]
         if prefixes:
@@ -130,12 +138,13 @@ def match_to_proto(match: FlowMatch) -> Any:
     for name in ("destination", "source"):
         prefix = getattr(match, name)
         if prefix is not None:
-            getattr(message, name).CopyFrom(
-                pb.FlowPrefix(prefix=str(prefix.network), offset=prefix.offset)
-            )
+            target = getattr(message, name)
+            # str(prefix) is cached; the network is the part before an offset.
+            target.prefix = str(prefix).rpartition("/")[0] if prefix.offset else str(prefix)
+            target.offset = prefix.offset
     for attribute in ATTRIBUTE.values():
         terms = getattr(match, attribute)
-        target = getattr(message, attribute)
+        items = getattr(message, attribute)
         for term in terms:
             item: Any
             if isinstance(term, BitmaskTerm):
@@ -144,7 +153,7 @@ def match_to_proto(match: FlowMatch) -> Any:
             else:
                 item = pb.NumericTerm(op=_OP_OF_BITS[(term.lt, term.gt, term.eq)], value=term.value)
             setattr(item, "and", term.and_)
-            target.append(item)
+            items.append(item)
     return message
 
 
@@ -236,7 +245,7 @@ def flow_to_proto(intent: FlowIntent) -> Any:
         meta=meta_to_proto(intent.meta),
         match=match_to_proto(intent.rule.match),
         actions=actions_to_proto(intent.rule.actions),
-        text=render_rule(intent.rule),
+        text=intent.text,
         nlri=intent.rule.match.encode().hex(),
     )
 

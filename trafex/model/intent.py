@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from trafex.model.flowspec import FlowRule
+from trafex.model.grammar import render_rule
 from trafex.model.route import UnicastRoute
 
 ORIGIN_CLI = "cli"
@@ -46,10 +47,21 @@ class IntentMeta:
 class FlowIntent:
     meta: IntentMeta
     rule: FlowRule
+    # The rule's canonical text, rendered on first use: the store, the API's answer
+    # and the event for one change all need it.
+    _text: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def key(self) -> str:
         return self.rule.key
+
+    @property
+    def text(self) -> str:
+        """The rule in trafex's one-line grammar (:func:`render_rule`), rendered once."""
+        if self._text is None:
+            object.__setattr__(self, "_text", render_rule(self.rule))
+        assert self._text is not None
+        return self._text
 
 
 @dataclass(frozen=True, slots=True)
