@@ -6,7 +6,7 @@ Tests draw random valid values with ``st.from_type(FlowMatch)``, ``st.from_type(
 term lists. (Registered here because test modules do not import each other.)
 
 A true/false numeric term keeps a random value (it is on the wire); the text grammar
-writes those terms without one, so test_grammar zeroes them before its round trip.
+writes it as ``true:N`` / ``false:N`` (bare when N is 0), so it survives the round trip.
 """
 
 from __future__ import annotations

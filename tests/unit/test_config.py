@@ -305,8 +305,10 @@ def test_wrong_type_names_the_key(data: dict[str, Any], expected: str) -> None:
         ({"gobgp": {"api": "localhost:http"}}, "gobgp.api"),
         ({"controller": {"batch_size": 0}}, "controller.batch_size"),
         ({"controller": {"batch_size": 100001}}, "controller.batch_size"),
-        ({"controller": {"reconcile_interval": 0}}, "controller"),
-        ({"controller": {"expiry_interval": -1}}, "controller"),
+        ({"controller": {"reconcile_interval": 0}}, "controller.reconcile_interval"),
+        ({"controller": {"expiry_interval": -1}}, "controller.expiry_interval"),
+        ({"controller": {"reconcile_interval": float("nan")}}, "controller.reconcile_interval"),
+        ({"controller": {"expiry_interval": float("inf")}}, "controller.expiry_interval"),
         ({"controller": {"max_terms_per_component": -1}}, "controller.max_terms_per_component"),
     ],
 )

@@ -147,3 +147,26 @@ def test_concurrent_publishers() -> None:
         thread.join(timeout=10)
     expected = sorted(e.id for e in events)
     assert expected == sorted(e.id for e in drain(subscriber) if e is not None)
+
+
+def test_nothing_follows_the_end_of_stream() -> None:
+    """After close(), a publish reaches nobody and a new watcher ends at once: no event
+    ever waits behind the None that ended a stream."""
+    bus = EventBus()
+    watcher = bus.subscribe()
+    bus.close()
+    bus.publish(Event(EventKind.RECONCILED, subject="late"))
+    assert watcher.get_nowait() is None
+    assert watcher.empty()
+    late = bus.subscribe()
+    assert late.get_nowait() is None
+    assert not bus.watched
+
+
+def test_watched_tells_whether_anybody_subscribes() -> None:
+    bus = EventBus()
+    assert not bus.watched
+    watcher = bus.subscribe()
+    assert bus.watched
+    bus.unsubscribe(watcher)
+    assert not bus.watched

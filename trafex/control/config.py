@@ -8,6 +8,7 @@ embedded default runs a sidecar on loopback with no neighbors, AS 65010.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -294,8 +295,10 @@ def parse_config(data: Mapping[str, Any]) -> Config:
     )
     if controller.max_terms_per_component < 0:
         raise ConfigError("controller.max_terms_per_component: use 0 (no limit) or more")
-    if controller.reconcile_interval <= 0 or controller.expiry_interval <= 0:
-        raise ConfigError("controller: intervals must be positive")
+    for name in ("reconcile_interval", "expiry_interval"):
+        seconds = getattr(controller, name)
+        if not 0 < seconds < math.inf:  # also refuses TOML's nan and inf
+            raise ConfigError(f"controller.{name}: {seconds} is not a positive number of seconds")
     if not 1 <= controller.batch_size <= 100_000:
         raise ConfigError("controller.batch_size: use 1..100000")
     ctl_table.done()

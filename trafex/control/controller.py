@@ -173,8 +173,9 @@ class Controller:
                 self._intents[key] = intent
                 self._ids[intent.meta.id] = key
             self._send(changed, withdraw=False)
-        for intent, created in results:
-            self._publish_announced(intent, "added" if created else "updated")
+        if self._events.watched:
+            for intent, created in results:
+                self._publish_announced(intent, "added" if created else "updated")
         return results
 
     def remove(self, intents: Iterable[Intent], *, expired_: bool = False) -> list[Intent]:
@@ -188,8 +189,9 @@ class Controller:
                 del self._intents[intent.key]
                 self._ids.pop(intent.meta.id, None)
             self._send([_item(i) for i in gone], withdraw=True)
-        for intent in gone:
-            self._publish_withdrawn(intent, expired_)
+        if self._events.watched:
+            for intent in gone:
+                self._publish_withdrawn(intent, expired_)
         return gone
 
     def remove_ids(self, ids: Iterable[str]) -> tuple[list[Intent], list[str]]:

@@ -40,6 +40,12 @@ class EventBus:
         self._capacity = capacity
         self._lock = threading.Lock()
         self._subscribers: list[queue.Queue[Event | None]] = []
+        self._closed = False
+
+    @property
+    def watched(self) -> bool:
+        """True while somebody subscribes: events need not be built otherwise."""
+        return bool(self._subscribers)
 
     def publish(self, event: Event) -> None:
         with self._lock:
@@ -50,7 +56,10 @@ class EventBus:
     def subscribe(self) -> queue.Queue[Event | None]:
         subscriber: queue.Queue[Event | None] = queue.Queue(self._capacity)
         with self._lock:
-            self._subscribers.append(subscriber)
+            if self._closed:
+                subscriber.put(None)  # the stream has already ended
+            else:
+                self._subscribers.append(subscriber)
         return subscriber
 
     def unsubscribe(self, subscriber: queue.Queue[Event | None]) -> None:
@@ -65,7 +74,8 @@ class EventBus:
         watcher that never saw the end of stream would wait for events forever.
         """
         with self._lock:
-            subscribers = list(self._subscribers)
+            subscribers, self._subscribers = self._subscribers, []
+            self._closed = True  # later events have nobody to go to
         for subscriber in subscribers:
             _offer(subscriber, None)
 
