@@ -16,6 +16,7 @@ import structlog
 from trafex.bgp.stubs import trafex_pb2 as pb
 from trafex.bgp.stubs import trafex_pb2_grpc
 from trafex.cli import detect as cli
+from trafex.detect import DetectError
 
 H1, H4, DNS_SERVER, BAD = "3001:1:a::10", "3001:4:b::10", "3001:10::53", "3001:10:66::5"
 
@@ -245,3 +246,23 @@ def test_dead_controller_keeps_the_sensor_running(
     stats = done_line(err)
     assert (stats["sent"], stats["failed"]) == ("0", "3")
     assert "latency_ms_p50" not in stats
+
+
+def test_block_timeout(capture: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """--block-timeout is for --interface only; with --controller the live ring's blocks
+    are handed over after 2 ms (the same 64 MiB ring in smaller blocks), else 50 ms."""
+    assert run([*capture, "--block-timeout", "5"]) == 2
+    assert "--block-timeout applies to --interface only" in capsys.readouterr().err
+
+    def args(*extra: str) -> argparse.Namespace:
+        parser = argparse.ArgumentParser()
+        cli.configure_parser(parser)
+        return parser.parse_args(["--interface", "lo", *extra])
+
+    plain = cli.live_source(args())
+    assert (plain.block_timeout_ms, plain.block_size * plain.blocks) == (50, 64 << 20)
+    fast = cli.live_source(args("--controller", "127.0.0.1:50061"))
+    assert (fast.block_timeout_ms, fast.block_size * fast.blocks) == (2, 64 << 20)
+    assert cli.live_source(args("--block-timeout", "20")).block_timeout_ms == 20
+    with pytest.raises(DetectError, match=r"1\.\.10000 ms"):
+        cli.live_source(args("--block-timeout", "0"))

@@ -240,3 +240,15 @@ def test_percentile() -> None:
     assert (percentile(samples, 0.5), percentile(samples, 0.99)) == (50.0, 99.0)
     assert percentile([], 0.5) == 0.0
     assert percentile([3.0], 0.99) == 3.0
+
+
+def test_background_sender_switch_interval_restored(fake: tuple[FakeTrafex, str]) -> None:
+    """While the sender runs the GIL switch interval is short; close() restores it."""
+    import sys
+
+    _, target = fake
+    before = sys.getswitchinterval()
+    background = BackgroundSender(Sender(target), switch_interval=1e-4).start()
+    assert sys.getswitchinterval() == pytest.approx(1e-4)
+    background.close()
+    assert sys.getswitchinterval() == before

@@ -41,6 +41,13 @@ from trafex.trigger.intent import TriggerIntent
 from trafex.trigger.policy import Policy
 from trafex.trigger.sender import BackgroundSender, Sender
 
+BLOCK_TIMEOUT_MS = 50
+# With a controller the packet → intent latency counts: a 50 ms ring block timeout alone
+# would be five times the 10 ms target at low packet rates. Smaller blocks keep the same
+# 64 MiB ring, so it still buffers half a second of slow traffic.
+BLOCK_TIMEOUT_CONTROLLER_MS = 2
+RING_BYTES = 64 << 20
+
 EXAMPLES = """examples:
   trafex detect --pcap traffic.pcap --blocklist blocklist.txt --json
   trafex detect --pcap traffic.pcapng --retransmit-threshold 5
@@ -69,6 +76,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--pcap", metavar="FILE", help="pcap or pcapng file ('-' for stdin)")
     source.add_argument("--interface", metavar="IF", help="live capture on this interface")
     parser.add_argument("--bpf", metavar="FILTER", help="BPF filter for --interface")
+    parser.add_argument(
+        "--block-timeout",
+        type=int,
+        metavar="MS",
+        help="--interface: longest a packet waits in the kernel's capture ring before the "
+        f"sensor sees it (default {BLOCK_TIMEOUT_MS} ms, {BLOCK_TIMEOUT_CONTROLLER_MS} ms "
+        "with --controller)",
+    )
     parser.add_argument("--config", metavar="FILE", help="TOML file with a [detect] table")
     parser.add_argument(
         "--retransmit-threshold",
@@ -97,6 +112,26 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         default=2.0,
         metavar="SECONDS",
         help="seconds between progress lines on stderr (0: none)",
+    )
+
+
+def live_source(args: argparse.Namespace) -> LiveInterface:
+    """The live capture; a controller gets a short ring block timeout (low latency)."""
+    timeout = getattr(args, "block_timeout", None)
+    if timeout is None:
+        controller = getattr(args, "controller", None)
+        timeout = BLOCK_TIMEOUT_CONTROLLER_MS if controller else BLOCK_TIMEOUT_MS
+    if not 1 <= timeout <= 10_000:
+        raise DetectError(f"--block-timeout must be 1..10000 ms, got {timeout}")
+    if timeout >= BLOCK_TIMEOUT_MS:
+        return LiveInterface(args.interface, bpf=args.bpf, block_timeout_ms=timeout)
+    block_size = 1 << 18
+    return LiveInterface(
+        args.interface,
+        bpf=args.bpf,
+        block_size=block_size,
+        blocks=RING_BYTES // block_size,
+        block_timeout_ms=timeout,
     )
 
 
@@ -269,11 +304,13 @@ def run(args: argparse.Namespace, on_detection: Callable[[Detection], None] | No
         if args.pcap:
             if args.bpf:
                 raise DetectError("--bpf applies to --interface only")
+            if getattr(args, "block_timeout", None) is not None:
+                raise DetectError("--block-timeout applies to --interface only")
             source: CaptureFile | LiveInterface = CaptureFile(
                 "/dev/stdin" if args.pcap == "-" else args.pcap
             )
         else:
-            source = LiveInterface(args.interface, bpf=args.bpf)
+            source = live_source(args)
         sensor = Sensor(config, progress_interval=args.progress or 1.0)
         trigger = build_trigger(args, out, err)
     except DetectError as exc:

@@ -229,16 +229,31 @@ _Job = tuple[tuple[TriggerIntent, ...], float]
 
 
 class BackgroundSender:
-    """A :class:`Sender` in its own thread behind a queue of ``queue_size`` detections."""
+    """A :class:`Sender` in its own thread behind a queue of ``queue_size`` detections.
 
-    def __init__(self, sender: Sender, queue_size: int = 1000) -> None:
+    The packet loop holds the GIL almost all the time, and CPython hands it to a waiting
+    thread only after the switch interval (5 ms by default); one call to trafexd waits
+    for it several times, which cost tens of milliseconds per intent in
+    ``bench/bench_trigger.py``. While the sender runs, the interval is
+    ``switch_interval`` (0.1 ms); it matters only while the sender wants the GIL, the
+    packet loop alone never switches. :meth:`close` restores the previous interval.
+    """
+
+    def __init__(
+        self, sender: Sender, queue_size: int = 1000, *, switch_interval: float | None = 1e-4
+    ) -> None:
         self.sender = sender
         self.stats = sender.stats
         self._queue: queue.Queue[_Job | None] = queue.Queue(maxsize=queue_size)
         self._thread = threading.Thread(target=self._run, name="trafex-sender", daemon=True)
         self._full_reported = False
+        self._switch_interval = switch_interval
+        self._previous_interval: float | None = None
 
     def start(self) -> BackgroundSender:
+        if self._switch_interval is not None:
+            self._previous_interval = sys.getswitchinterval()
+            sys.setswitchinterval(self._switch_interval)
         self._thread.start()
         return self
 
@@ -294,4 +309,7 @@ class BackgroundSender:
                 if job is not None:
                     self.stats.dropped += len(job[0])
             self._queue.put_nowait(None)  # the thread ends after its current call
+        if self._previous_interval is not None:
+            sys.setswitchinterval(self._previous_interval)
+            self._previous_interval = None
         self.sender.close()
