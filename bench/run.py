@@ -2,6 +2,7 @@
 
 make bench                                   all of them
 make bench BENCH_ARGS="control --count 20000 --hold 0"
+make bench BENCH_ARGS="trigger --live-rate 50000"
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 BENCHMARKS = {
     "control": "bench_control",  # API → gobgpd → FRR, rules/s and trafexd's RSS
     "detect": "bench_detect",  # the sensor's packets/s against a talk-style Scapy loop
+    "trigger": "bench_trigger",  # packet → intent accepted by trafexd: latency, intents/s
 }
 
 
