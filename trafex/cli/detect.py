@@ -317,12 +317,18 @@ def run(args: argparse.Namespace, on_detection: Callable[[Detection], None] | No
         print(f"trafex detect: {exc}", file=err)
         return 2
 
+    # Sending: queue the intents before printing (a slow stdout must not delay them);
+    # --dry-run: print the detection first, then its intents.
+    send_first = trigger is not None and trigger.sender is not None
+
     def emit(d: Detection) -> None:
-        started = time.time() if trigger is not None else 0.0
+        if send_first:
+            assert trigger is not None
+            trigger.on_detection(d, time.time())
         line = json.dumps(d.to_dict()) if args.json else format_detection(d)
         print(line, file=out, flush=True)
-        if trigger is not None:
-            trigger.on_detection(d, started)
+        if trigger is not None and not send_first:
+            trigger.on_detection(d, 0.0)
         if policy is not None:
             policy(d)
 
@@ -342,9 +348,9 @@ def run(args: argparse.Namespace, on_detection: Callable[[Detection], None] | No
     except BrokenPipeError:
         return 0
     finally:
-        _restore_signals(previous)
         if trigger is not None:
-            trigger.close()
+            trigger.close()  # before the handlers go: a second Ctrl-C only asks to stop
+        _restore_signals(previous)
     extra = trigger.stats_text(final=True) if trigger is not None else ""
     print(format_stats(stats, final=True, extra=extra), file=err, flush=True)
     return 0
