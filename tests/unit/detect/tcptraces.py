@@ -48,26 +48,30 @@ def _frame(
     return _ETH + ip + tcp + b"\x00" * size
 
 
-def write_trace(path: Path, evs: list[Event], handshake: bool) -> Path:
-    """A capture of one connection driven by ``evs`` (after an optional handshake)."""
-    isn = {True: 1_000_000, False: 7_000_000}
-    nxt = dict(isn)
+Segment = tuple[bool, int, int, int, int, int, int]  # client, seq, ack, flags, win, size, t_us
+
+
+def trace_segments(
+    evs: list[Event], handshake: bool, isn: tuple[int, int] = (1_000_000, 7_000_000)
+) -> list[Segment]:
+    """The TCP segments of one connection driven by ``evs`` (after an optional
+    handshake); sequence numbers are not reduced modulo 2**32."""
+    first = {True: isn[0], False: isn[1]}
+    nxt = dict(first)
     sent: dict[bool, list[tuple[int, int]]] = {True: [], False: []}
-    frames: list[tuple[int, bytes]] = []
+    out: list[Segment] = []
     t = 1_700_000_000_000_000
 
     def emit(client: bool, seq: int, ack: int, flags: int, win: int, size: int) -> None:
-        src, dst = (_A, _B) if client else (_B, _A)
-        sp, dp = (40000, 80) if client else (80, 40000)
-        frames.append((t, _frame(src, dst, sp, dp, seq, ack, flags, win, size)))
+        out.append((client, seq, ack, flags, win, size, t))
 
     if handshake:
-        emit(True, isn[True], 0, 0x02, 8192, 0)
+        emit(True, first[True], 0, 0x02, 8192, 0)
         t += 1000
-        emit(False, isn[False], isn[True] + 1, 0x12, 8192, 0)
+        emit(False, first[False], first[True] + 1, 0x12, 8192, 0)
         t += 1000
-        emit(True, isn[True] + 1, isn[False] + 1, 0x10, 8192, 0)
-        nxt = {True: isn[True] + 1, False: isn[False] + 1}
+        emit(True, first[True] + 1, first[False] + 1, 0x10, 8192, 0)
+        nxt = {True: first[True] + 1, False: first[False] + 1}
     for client, kind, size, pick, win, gap, flags in evs:
         t += gap
         ack = nxt[not client]
@@ -92,14 +96,22 @@ def write_trace(path: Path, evs: list[Event], handshake: bool) -> Path:
         else:
             emit(
                 client,
-                isn[client],
-                0 if client else isn[True] + 1,
+                first[client],
+                0 if client else first[True] + 1,
                 0x02 if client else 0x12,
                 win,
                 0,
             )
+    return out
+
+
+def write_trace(path: Path, evs: list[Event], handshake: bool) -> Path:
+    """A capture of one connection driven by ``evs`` (after an optional handshake)."""
     out = bytearray(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-    for ts, frame in frames:
+    for client, seq, ack, flags, win, size, ts in trace_segments(evs, handshake):
+        src, dst = (_A, _B) if client else (_B, _A)
+        sp, dp = (40000, 80) if client else (80, 40000)
+        frame = _frame(src, dst, sp, dp, seq, ack, flags, win, size)
         sec, usec = divmod(ts, 1_000_000)
         out += struct.pack("<IIII", sec, usec, len(frame), len(frame)) + frame
     path.write_bytes(bytes(out))

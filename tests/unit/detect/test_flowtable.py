@@ -20,7 +20,7 @@ from .helpers import (
     write_pcap,
 )
 from .tcpscenarios import SCENARIOS
-from .tcptraces import Event, events, write_trace
+from .tcptraces import Event, events, trace_segments, write_trace
 
 SEC = 1_000_000_000
 
@@ -148,6 +148,38 @@ def test_random_conversations_equal_tshark(evs: list[Event], handshake: bool) ->
     with tempfile.TemporaryDirectory() as tmp:
         path = write_trace(Path(tmp) / "r.pcap", evs, handshake)
         assert tshark_retransmissions(path) == trafex_retransmissions(path)
+
+
+class _GeneralOnly(TcpFlowTable):
+    """The flow table without segment()'s fast path: every segment takes _general."""
+
+    def segment(
+        self, key: bytes, seq: int, ack: int, flags: int, win: int, seglen: int, now: int
+    ) -> int:
+        idx = self._index.get(key)
+        if idx is None:
+            idx = self._open(key, now)
+        return self._general(idx, seq, ack, flags, win, seglen, now)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    events,
+    st.booleans(),
+    st.sampled_from([(1_000_000, 7_000_000), (0xFFFFFF00, 0xFFFFFFF0), (0, 0x7FFFFFF0)]),
+)
+def test_fast_path_equals_general_path(
+    evs: list[Event], handshake: bool, isn: tuple[int, int]
+) -> None:
+    """segment()'s fast path leaves the table byte for byte as _general alone does,
+    and flags the same segments (random traffic, sequence numbers near 0 and 2**32)."""
+    fast, general = TcpFlowTable(), _GeneralOnly()
+    a, b = _key(1), reverse_key(_key(1))
+    for client, seq, ack, flags, win, size, t_us in trace_segments(evs, handshake, isn):
+        args = (seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, flags, win, size, t_us * 1000)
+        key = a if client else b
+        assert fast.segment(key, *args) == general.segment(key, *args)
+        assert fast._slab == general._slab
 
 
 def test_state_is_a_readable_copy() -> None:
