@@ -235,9 +235,14 @@ class Controller:
 
     def reconcile(self, reason: str) -> ReconcileResult:
         """Make GoBGP's RIB equal the store. Raises :class:`SidecarError` if unreachable."""
+        # Reading a large RIB takes a while: read it without holding the lock, so the
+        # API keeps taking changes meanwhile. A change made in between only makes the
+        # plan repeat it (announce an announced path: at worst an identical UPDATE;
+        # withdraw a withdrawn one: nothing). The plan and its execution are under the
+        # lock, so nothing it sends can undo a change made after it was computed.
+        actual = self._client.rib()
         with self._lock:
             desired = {key: _item(i) for key, i in self._intents.items()}
-            actual = self._client.rib()
             todo: Plan = plan(desired, actual)
             withdraw = [_withdrawable(key, actual[key]) for key in todo.withdraw_keys]
             self._client.withdraw([w for w in withdraw if w is not None], batch_size=self._batch)
