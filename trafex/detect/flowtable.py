@@ -2,7 +2,8 @@
 
 Each TCP conversation (both directions of one 4-tuple, VLAN ignored, as tshark
 matches them) owns two fixed 48-byte records in one ``bytearray`` slab, read
-and written with one ``struct`` call each. A dict maps each direction's key
+and written with ``struct`` (an in-order segment reads and writes only its hot
+first half). A dict maps each direction's key
 (packed ``src + dst + sport + dport``) to its record number; the two directions
 of a conversation are records ``2n`` and ``2n + 1``. Ints kept in ``__slots__``
 objects would cost ~30 bytes each, the slab costs 48 bytes per direction.
@@ -43,29 +44,39 @@ HALF = 0x80000000
 FAST_RETRANS_WINDOW_NS = 20_000_000
 DEFAULT_OOO_NS = 3_000_000
 
-# Record: nextseq, lastack, base_seq, maxseqtobeacked, retrans (saturates at 65535),
-# dupacks, window, flags, flags2,
+# Record (48 bytes): nextseq, lastack, maxseqtobeacked, dupacks, window, flags, flags2,
 # ack_t (last packet time; Wireshark's lastacktime), seq_t (time nextseq advanced),
+# base_seq, retrans (saturates at 65535),
 # aux (record 2n: the conversation's first RTT; record 2n+1: time of the latest SYN).
-_REC = struct.Struct("<IIIIHHHBBqqq")
+# The fields an in-order segment reads come first and the ones it writes next to them,
+# so that segment()'s fast path reads 17 bytes and writes one run of bytes; base_seq,
+# retrans and aux, rarely touched, come last.
+_REC = struct.Struct("<IIIHHBBqqIHq")
 REC_SIZE = _REC.size
 _unpack_rec = _REC.unpack_from
 _pack_rec = _REC.pack_into
+_OFF_LASTACK = 4
+_OFF_MAXACK = 8
+_OFF_DUPACK_WIN_FLAGS = 12
+_OFF_FLAGS = 16
+_OFF_FLAGS2 = 17
+_OFF_ACK_T = 18
+_OFF_BASE = 34
+_OFF_RETRANS = 38
+_OFF_AUX = 40
+# The fast path's reads and writes: nextseq..flags; lastack..ack_t; nextseq..seq_t.
+_unpack_hot = struct.Struct("<IIIHHB").unpack_from
+_pack_acked = struct.Struct("<IIHHBBq").pack_into  # from _OFF_LASTACK
+_pack_advanced = struct.Struct("<IIIHHBBqq").pack_into
+_unpack_head = struct.Struct("<III").unpack_from  # nextseq, lastack, maxseqtobeacked
 _U32 = struct.Struct("<I")
 _U16 = struct.Struct("<H")
 _unpack_u32 = _U32.unpack_from
-_unpack_head = struct.Struct("<IIII").unpack_from  # nextseq, lastack, base, maxseqtobeacked
 _Q = struct.Struct("<q")
-_OFF_LASTACK = 4
-_OFF_DUPACK_WIN_FLAGS = 18
-_OFF_FLAGS = 22
-_OFF_FLAGS2 = 23
-_OFF_MAXACK = 12
-_OFF_ACK_T = 24
-_OFF_AUX = 40
 _HWB = struct.Struct("<HHB")
 # What a sweep reads of a conversation: flags and last-packet time of both records.
-_SWEEP = struct.Struct(f"<{_OFF_FLAGS}xBxq{REC_SIZE - 32}x{_OFF_FLAGS}xBxq")
+assert _OFF_ACK_T == _OFF_FLAGS + 2
+_SWEEP = struct.Struct(f"<{_OFF_FLAGS}xBxq{REC_SIZE - 10}xBxq")
 
 F_BASE = 0x01  # base_seq known
 F_KEEPALIVE = 0x02  # last segment in this direction was a keep-alive
@@ -165,14 +176,14 @@ class TcpFlowTable:
         idx = self._index.get(key)
         if idx is None:
             return 0
-        return _U16.unpack_from(self._slab, idx * REC_SIZE + 16)[0]  # type: ignore[no-any-return]
+        return _U16.unpack_from(self._slab, idx * REC_SIZE + _OFF_RETRANS)[0]  # type: ignore[no-any-return]
 
     def state(self, key: bytes) -> DirectionState | None:
         """The state of direction ``key``, or None when it is not tracked."""
         idx = self._index.get(key)
         if idx is None:
             return None
-        nextseq, lastack, _b, _m, retrans, dupacks, window, fl, _f2, last, _s, _a = _unpack_rec(
+        nextseq, lastack, _m, dupacks, window, fl, _f2, last, _s, _b, retrans, _a = _unpack_rec(
             self._slab, idx * REC_SIZE
         )
         return DirectionState(
@@ -285,16 +296,15 @@ class TcpFlowTable:
             idx = self._open(key, now)
         slab = self._slab
         off = idx * REC_SIZE
-        nextseq, lastack, base, maxack, retrans, dupacks, window, fl, _fl2, _t, seq_t, aux = (
-            _unpack_rec(slab, off)
-        )
+        nextseq, lastack, maxack, dupacks, window, fl = _unpack_hot(slab, off)
         # Fast path, ~95% of segments: an ACK without SYN/FIN/RST, in order (seq is the
         # direction's nextseq), on a settled direction (base known, first RTT known),
         # carrying no data (a pure ACK) or 2+ bytes (1 byte could be a window probe).
         # It does what _general does for such a segment, with the branches that cannot
-        # be taken left out; anything else, or a segment the peer already acked
-        # (spurious retransmission), goes to _general. _general is the reference: the
-        # tests run both on random traffic and compare the tables byte for byte.
+        # be taken left out, and touches only the fields that can change; anything
+        # else, or a segment the peer already acked (spurious retransmission), goes to
+        # _general. _general is the reference: the tests run both on random traffic
+        # and compare the tables byte for byte.
         if (
             flags & 0x17 == 0x10
             and fl & _SETTLED_MASK == _SETTLED
@@ -303,7 +313,8 @@ class TcpFlowTable:
             and seglen != 1
         ):
             roff = (idx ^ 1) * REC_SIZE
-            r_next, r_lastack, _r_base, rmax = _unpack_head(slab, roff)
+            r_next, r_lastack, rmax = _unpack_head(slab, roff)
+            fl = (fl & ~(F_KEEPALIVE | F_ZWP)) | F_WIN_SEEN
             if seglen:
                 nseq = (seq + seglen) & M32
                 if r_lastack and ((r_lastack - nseq) & M32) < HALF:
@@ -312,8 +323,8 @@ class TcpFlowTable:
                     dupacks = 0
                 if seq == maxack or not maxack:
                     maxack = nseq
-                nextseq = nseq  # data in order advances nextseq
-                seq_t = now
+                # Data in order advances nextseq (and its time, seq_t).
+                _pack_advanced(slab, off, nseq, ack, maxack, dupacks, win, fl, 0, now, now)
             else:
                 if ack != lastack:
                     dupacks = 0
@@ -326,26 +337,11 @@ class TcpFlowTable:
                     dupacks += 1  # a duplicate ACK (an ACK of a keep-alive is not one)
                 if not maxack:
                     maxack = nextseq
+                _pack_acked(slab, off + _OFF_LASTACK, ack, maxack, dupacks, win, fl, 0, now)
             if rmax and ((rmax - ack) & M32) >= HALF:
                 # The peer's data was acked unseen (see _general).
                 _U32.pack_into(slab, roff + _OFF_MAXACK, r_next)
                 slab[roff + _OFF_FLAGS2] = F2_ACKED_UNSEEN
-            _pack_rec(
-                slab,
-                off,
-                nextseq,
-                ack,
-                base,
-                maxack,
-                retrans,
-                dupacks,
-                win,
-                (fl & ~(F_KEEPALIVE | F_ZWP)) | F_WIN_SEEN,
-                0,
-                now,
-                seq_t,
-                aux,
-            )
             return 0
         return self._general(idx, seq, ack, flags, win, seglen, now)
 
@@ -355,7 +351,7 @@ class TcpFlowTable:
         """Every segment's analysis (``segment`` has a fast path for the common ones)."""
         slab = self._slab
         off = idx * REC_SIZE
-        nextseq, lastack, base, maxack, retrans, dupacks, window, fl, _fl2, _t, seq_t, aux = (
+        nextseq, lastack, maxack, dupacks, window, fl, _fl2, _t, seq_t, base, retrans, aux = (
             _unpack_rec(slab, off)
         )
         roff = (idx ^ 1) * REC_SIZE
@@ -381,7 +377,7 @@ class TcpFlowTable:
         if flags & 0x10 and not fl & F_REVBASE:
             rfl = slab[roff + _OFF_FLAGS]
             if not rfl & F_BASE:
-                _U32.pack_into(slab, roff + 8, (ack - 1) & M32)
+                _U32.pack_into(slab, roff + _OFF_BASE, (ack - 1) & M32)
                 slab[roff + _OFF_FLAGS] = rfl | F_BASE
             fl |= F_REVBASE
 
@@ -412,7 +408,7 @@ class TcpFlowTable:
         if ack != lastack:
             dupacks = 0
         if flags & 0x10:
-            r_next, r_lastack, _r_base, rmax = _unpack_head(slab, roff)
+            r_next, r_lastack, rmax = _unpack_head(slab, roff)
             # The peer acknowledges beyond what we saw of it: segments were lost before
             # the capture point, its highest in-order sequence jumps to its nextseq.
             if rmax and ((rmax - ack) & M32) >= HALF:
@@ -465,7 +461,7 @@ class TcpFlowTable:
         if fl & F_RTT_PENDING and flags & 0x12 == 0x10:
             # The first ACK after a SYN sets the first RTT, used from the next packet on.
             _pack_rec(
-                slab, off, nextseq, ack, base, maxack, retrans, dupacks, win, fl, 0, now, seq_t, aux
+                slab, off, nextseq, ack, maxack, dupacks, win, fl, 0, now, seq_t, base, retrans, aux
             )
             rtt = self._first_rtt(idx, now)
             if not idx & 1:
@@ -475,7 +471,7 @@ class TcpFlowTable:
         if flags & 0x05:
             fl |= F_FIN if flags & 0x01 else F_RST
         _pack_rec(
-            slab, off, nextseq, ack, base, maxack, retrans, dupacks, win, fl, 0, now, seq_t, aux
+            slab, off, nextseq, ack, maxack, dupacks, win, fl, 0, now, seq_t, base, retrans, aux
         )
         return count
 
@@ -512,9 +508,9 @@ class TcpFlowTable:
                 # The retransmission counts stay: they belong to the 4-tuple's directions.
                 self.port_reuses += 1
                 aoff = (idx & ~1) * REC_SIZE
-                r_retrans = slab[roff + 16 : roff + 18]
+                r_retrans = slab[roff + _OFF_RETRANS : roff + _OFF_RETRANS + 2]
                 slab[aoff : aoff + 2 * REC_SIZE] = _EMPTY + _EMPTY
-                slab[roff + 16 : roff + 18] = r_retrans
+                slab[roff + _OFF_RETRANS : roff + _OFF_RETRANS + 2] = r_retrans
                 nextseq = lastack = base = maxack = dupacks = window = fl = 0
                 seq_t = aux = 0
             else:
