@@ -264,6 +264,11 @@ class _Spec:
     maximum: int
     numeric: bool = True
     families: tuple[Family, ...] = (Family.IPV4, Family.IPV6)
+    # The FlowMatch attribute that holds this component's terms.
+    attribute: str = field(default="", init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "attribute", self.keyword.replace("-", "_"))
 
 
 _SPECS: dict[str, _Spec] = {
@@ -283,7 +288,8 @@ _SPECS: dict[str, _Spec] = {
     )
 }
 # FlowMatch attribute name for each keyword.
-ATTRIBUTE = {keyword: keyword.replace("-", "_") for keyword in _SPECS}
+ATTRIBUTE = {keyword: spec.attribute for keyword, spec in _SPECS.items()}
+_SPEC_LIST = tuple(sorted(_SPECS.values(), key=lambda spec: spec.type))
 KEYWORD_OF_TYPE: dict[ComponentType, str] = {
     ComponentType.DESTINATION: "destination",
     ComponentType.SOURCE: "source",
@@ -415,32 +421,45 @@ class FlowMatch:
     MAX_NLRI_LENGTH: ClassVar[int] = 4095
 
     def __post_init__(self, nlri: bytes | None) -> None:
-        for name in ("destination", "source"):
+        # One walk over the components: checked, rewritten where needed, encoded. (A
+        # rule from the API is built thousands of times a second.)
+        out = bytearray()
+        for ctype, name in (
+            (ComponentType.DESTINATION, "destination"),
+            (ComponentType.SOURCE, "source"),
+        ):
             prefix = getattr(self, name)
-            if prefix is not None and prefix.family is not self.family:
-                raise ValidationError(f"{prefix} is not an {self.family.value} prefix", field=name)
-        present = False
-        for keyword, spec in _SPECS.items():
-            terms = getattr(self, ATTRIBUTE[keyword])
-            if not isinstance(terms, tuple):
-                terms = tuple(terms)
-                object.__setattr__(self, ATTRIBUTE[keyword], terms)
+            if prefix is not None:
+                if prefix.family is not self.family:
+                    raise ValidationError(
+                        f"{prefix} is not an {self.family.value} prefix", field=name
+                    )
+                out.append(ctype)
+                out += _encode_prefix(prefix)
+        present = bool(out)
+        for spec in _SPEC_LIST:
+            terms = getattr(self, spec.attribute)
             if not terms:
                 continue
+            if not isinstance(terms, tuple):
+                terms = tuple(terms)
+                object.__setattr__(self, spec.attribute, terms)
             present = True
             # Checked as given, before != is rewritten (which clears the AND bit of
             # each chain's first term).
-            _check_terms(keyword, terms, spec, self.family)
+            _check_terms(spec.keyword, terms, spec, self.family)
             if nlri is None and spec.numeric and any(_is_ne(t) for t in terms):
                 try:
-                    expanded = expand_not_equal(terms)
+                    terms = expand_not_equal(terms)
                 except ValidationError as error:
-                    raise ValidationError(error.message, field=keyword) from None
-                object.__setattr__(self, ATTRIBUTE[keyword], expanded)
-        if not present and self.destination is None and self.source is None:
+                    raise ValidationError(error.message, field=spec.keyword) from None
+                object.__setattr__(self, spec.attribute, terms)
+            out.append(spec.type)
+            out += _encode_terms(terms)
+        if not present:
             raise ValidationError("a rule needs at least one match component")
         self._check_consistency()
-        encoded = self._encode_components() if nlri is None else bytes(nlri)
+        encoded = bytes(out) if nlri is None else bytes(nlri)
         if len(encoded) > self.MAX_NLRI_LENGTH:
             raise ValidationError(
                 f"the NLRI is {len(encoded)} bytes, above the {self.MAX_NLRI_LENGTH} "
@@ -483,16 +502,6 @@ class FlowMatch:
     def encode(self) -> bytes:
         """The NLRI's component bytes (without the length prefix), RFC 8955/8956."""
         return self._encoded
-
-    def _encode_components(self) -> bytes:
-        out = bytearray()
-        for ctype, value in self.components():
-            out.append(ctype)
-            if isinstance(value, FlowPrefix):
-                out += _encode_prefix(value)
-            else:
-                out += _encode_terms(value)
-        return bytes(out)
 
     def wire(self) -> bytes:
         """The NLRI as on the wire, with its 1- or 2-byte length prefix."""
