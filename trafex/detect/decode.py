@@ -62,8 +62,10 @@ MAX_TUNNEL_DEPTH = 4
 _IP4 = struct.Struct("!BxHHHBB")
 # Ethernet + IPv4 (no options) + TCP, and Ethernet + IPv6 (no extension header) + TCP,
 # each read with one call on the fast path.
-_ETH_IP4_TCP = struct.Struct("!14xBxH2xHBB10xHHIIHH")
-_ETH_IP6_TCP = struct.Struct("!14xIHBB32xHHIIHH")
+# The TCP data offset and flags are read as two bytes: two small ints (cached by
+# CPython, so no allocation) instead of one 16-bit field to mask and shift.
+_ETH_IP4_TCP = struct.Struct("!14xBxH2xHBB10xHHIIBBH")
+_ETH_IP6_TCP = struct.Struct("!14xIHBB32xHHIIBBH")
 _IP6 = struct.Struct("!IHBB")
 _TCP = struct.Struct("!HHIIHH")
 _UDP = struct.Struct("!HHH")
@@ -101,7 +103,12 @@ class Decoder:
                 tcp.setdefault(port, []).append(d.on_payload)
         self._udp_ports = {k: tuple(v) for k, v in udp.items()}
         self._tcp_ports = {k: tuple(v) for k, v in tcp.items()}
-        self._tcp_watched = frozenset(self._tcp_ports)
+        # ether()'s fast path calls _tcp_rest only for a retransmission or when
+        # _tcp_want[sport] or _tcp_want[dport] is set: a port some detector watches,
+        # or every port when a detector wants every packet (one index, no set lookup).
+        self._tcp_want = bytearray(b"\x01" * 65536 if self._per_packet else 65536)
+        for port in self._tcp_ports:
+            self._tcp_want[port] = 1
         self._flows = flows if self._retrans else None
         self.fragment_cache = FragmentCache()
 
@@ -133,29 +140,27 @@ class Decoder:
         self.unsupported += 1
 
     def ether(self, buf: bytes, off: int, caplen: int, wirelen: int, ts: int) -> None:
-        if caplen < 14:
-            self.bad += 1
-            return
-        et = (buf[off + 12] << 8) | buf[off + 13]
         flows = self._flows
-        if et == ETH_IPV4:
-            if caplen >= 54 and flows is not None:
-                vihl, tot, frag, ttl, proto, sport, dport, seq, ack, offflags, win = (
+        if caplen >= 54 and flows is not None:
+            # Fast path: Ethernet, IPv4 without options or IPv6 without extension
+            # headers, TCP, not a fragment. One struct call reads every field, the flow
+            # key is one slice of the frame, and the detectors are called (_tcp_rest)
+            # only for a retransmission or a watched port. Anything else: _ether.
+            et = (buf[off + 12] << 8) | buf[off + 13]
+            if et == ETH_IPV4:
+                vihl, tot, frag, ttl, proto, sport, dport, seq, ack, doff, flags, win = (
                     _ETH_IP4_TCP.unpack_from(buf, off)
                 )
                 if vihl == 0x45 and proto == 6 and not frag & 0x3FFF and tot >= 40:
-                    # Fast path: Ethernet, IPv4 without options, TCP, not a fragment.
                     tot = tot if tot <= wirelen - 14 else wirelen - 14  # no min() call here
-                    hlen = (offflags >> 10) & 0x3C
+                    hlen = (doff >> 2) & 0x3C
                     seglen = tot - 20 - hlen
                     if hlen < 20 or seglen < 0:
                         self.bad += 1
                         return
-                    n = flows.segment(
-                        buf[off + 26 : off + 38], seq, ack, offflags & 0xFF, win, seglen, ts
-                    )
-                    watched = self._tcp_watched
-                    if n or self._per_packet or sport in watched or dport in watched:
+                    n = flows.segment(buf[off + 26 : off + 38], seq, ack, flags, win, seglen, ts)
+                    want = self._tcp_want
+                    if n or want[sport] or want[dport]:
                         self._tcp_rest(
                             buf,
                             off + 26,
@@ -170,31 +175,27 @@ class Decoder:
                             dport,
                             seq,
                             ack,
-                            offflags,
+                            flags,
                             hlen,
                             seglen,
                             n,
                         )
                     return
-            self._ip4(buf, off + 14, off + caplen, wirelen - 14, ts)
-        elif et == ETH_IPV6:
-            if caplen >= 74 and flows is not None:
-                vtc, plen, nh, hlim, sport, dport, seq, ack, offflags, win = (
+            elif et == ETH_IPV6 and caplen >= 74:
+                vtc, plen, nh, hlim, sport, dport, seq, ack, doff, flags, win = (
                     _ETH_IP6_TCP.unpack_from(buf, off)
                 )
                 if nh == 6 and vtc >> 28 == 6 and plen:
                     tot = 40 + plen
                     tot = tot if tot <= wirelen - 14 else wirelen - 14  # no min() call here
-                    hlen = (offflags >> 10) & 0x3C
+                    hlen = (doff >> 2) & 0x3C
                     seglen = tot - 40 - hlen
                     if hlen < 20 or seglen < 0:
                         self.bad += 1
                         return
-                    n = flows.segment(
-                        buf[off + 22 : off + 58], seq, ack, offflags & 0xFF, win, seglen, ts
-                    )
-                    watched = self._tcp_watched
-                    if n or self._per_packet or sport in watched or dport in watched:
+                    n = flows.segment(buf[off + 22 : off + 58], seq, ack, flags, win, seglen, ts)
+                    want = self._tcp_want
+                    if n or want[sport] or want[dport]:
                         self._tcp_rest(
                             buf,
                             off + 22,
@@ -209,12 +210,23 @@ class Decoder:
                             dport,
                             seq,
                             ack,
-                            offflags,
+                            flags,
                             hlen,
                             seglen,
                             n,
                         )
                     return
+        self._ether(buf, off, caplen, wirelen, ts)
+
+    def _ether(self, buf: bytes, off: int, caplen: int, wirelen: int, ts: int) -> None:
+        """Any Ethernet frame (the general path, after ether()'s fast path)."""
+        if caplen < 14:
+            self.bad += 1
+            return
+        et = (buf[off + 12] << 8) | buf[off + 13]
+        if et == ETH_IPV4:
+            self._ip4(buf, off + 14, off + caplen, wirelen - 14, ts)
+        elif et == ETH_IPV6:
             self._ip6(buf, off + 14, off + caplen, wirelen - 14, ts)
         else:
             self._ethertype(et, buf, off + 14, off + caplen, wirelen - 14, ts)
@@ -649,7 +661,7 @@ class Decoder:
                 dport,
                 seq,
                 ack,
-                offflags,
+                offflags & 0xFF,
                 hlen,
                 seglen,
                 n,
@@ -670,36 +682,40 @@ class Decoder:
         dport: int,
         seq: int,
         ack: int,
-        offflags: int,
+        flags: int,
         hlen: int,
         seglen: int,
         retransmits: int,
     ) -> None:
         """The detector calls for a TCP segment: retransmission, per-packet, payload."""
-        flags = offflags & 0xFF
         if retransmits:
             pkt = self._fill(ts, version, buf, a, alen, 6, sport, dport, ttl, tot, flags, seq, ack)
             for on_retrans in self._retrans:
                 found = on_retrans(pkt, retransmits)
                 if found:
                     self._deliver(found)
-        if self._per_packet:
-            half = alen >> 1
-            self._packet(
-                ts,
-                version,
-                buf[a : a + half],
-                buf[a + half : a + alen],
-                6,
-                sport,
-                dport,
-                ttl,
-                tot,
-                flags,
-                seq,
-                ack,
-                False,
-            )
+        per_packet = self._per_packet
+        if per_packet:
+            # _fill inlined: this runs for every TCP packet when a detector wants them all.
+            pkt = self.pkt
+            half = a + (alen >> 1)
+            pkt.ts = ts
+            pkt.version = version
+            pkt.src = buf[a:half]
+            pkt.dst = buf[half : a + alen]
+            pkt.proto = 6
+            pkt.sport = sport
+            pkt.dport = dport
+            pkt.ttl = ttl
+            pkt.length = tot
+            pkt.tcp_flags = flags
+            pkt.seq = seq
+            pkt.ack = ack
+            pkt.fragment = False
+            for on_packet in per_packet:
+                found = on_packet(pkt)
+                if found:
+                    self._deliver(found)
         ports = self._tcp_ports
         if ports and (sport in ports or dport in ports):
             handlers = ports.get(sport) or ports[dport]
