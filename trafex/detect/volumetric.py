@@ -20,6 +20,7 @@ import ipaddress
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import add, sub
 
 from trafex.detect.confkeys import (
     Table,
@@ -179,6 +180,10 @@ class _Host:
         self.detail: _Detail | None = None
 
 
+# get()'s default for a destination not in the host table yet (None: one not monitored).
+_UNKNOWN = _Host("", [], [])
+
+
 class VolumetricDetector(DetectorBase):
     name = NAME
     interests = Interests(packets=True)
@@ -220,11 +225,9 @@ class VolumetricDetector(DetectorBase):
         if ts >= self._next_rotate:
             self._rotate(ts)
         dst = pkt.dst
-        hosts = self._hosts
-        if dst in hosts:
-            host = hosts[dst]
-        else:
-            host = hosts[dst] = self._new_host(bytes(dst))
+        host = self._hosts.get(dst, _UNKNOWN)
+        if host is _UNKNOWN:
+            host = self._hosts[dst] = self._new_host(bytes(dst))
         if host is None:
             return NOTHING
         n = pkt.length
@@ -248,19 +251,21 @@ class VolumetricDetector(DetectorBase):
             c[k + 1] += n
         detail = host.detail
         if detail is None:
+            # Not watched yet. The watch levels are at most the thresholds, so a host
+            # under all of them cannot fire: nothing more to do for this packet.
             watch = host.watch
-            if (
+            if not (
                 w[0] + c[0] > watch[0]
                 or w[1] + c[1] > watch[1]
                 or (k and (w[k] + c[k] > watch[k] or w[k + 1] + c[k + 1] > watch[k + 1]))
             ):
-                detail = host.detail = _Detail()
-        if detail is not None:
-            detail.sources[bytes(pkt.src)] += 1
-            detail.protos[proto] += 1
-            if not pkt.fragment and proto in (6, 17):
-                detail.dports[(proto, pkt.dport)] += 1
-                detail.sports[(proto, pkt.sport)] += 1
+                return NOTHING
+            detail = host.detail = _Detail()
+        detail.sources[bytes(pkt.src)] += 1
+        detail.protos[proto] += 1
+        if not pkt.fragment and proto in (6, 17):
+            detail.dports[(proto, pkt.dport)] += 1
+            detail.sports[(proto, pkt.sport)] += 1
         lim = host.limits
         if (
             w[0] + c[0] > lim[0]
@@ -324,13 +329,13 @@ class VolumetricDetector(DetectorBase):
             for host in self._hosts.values():
                 if host is None:
                     continue
+                # map() sums the ten counters in C: this loop runs for every host.
                 cur = host.cur
-                win = host.win
-                for i in range(10):
-                    win[i] += cur[i]
-                host.ring.append(cur)
+                win = list(map(add, host.win, cur))  # now a whole window's worth
+                ring = host.ring
+                ring.append(cur)
                 host.cur = [0] * 10
-                # ``win`` now covers a whole window: re-arm what fell under its threshold.
+                # Re-arm what fell under its threshold.
                 if host.fired:
                     for i in range(10):
                         if host.fired & (1 << i) and win[i] <= host.limits[i]:
@@ -341,10 +346,9 @@ class VolumetricDetector(DetectorBase):
                     and all(win[i] <= host.watch[i] for i in range(10))
                 ):
                     host.detail = None
-                while len(host.ring) > keep:
-                    old = host.ring.popleft()
-                    for i in range(10):
-                        win[i] -= old[i]
+                while len(ring) > keep:
+                    win = list(map(sub, win, ring.popleft()))
+                host.win = win
         self._evict_idle(force=False)
 
     def _evict_idle(self, force: bool) -> None:
