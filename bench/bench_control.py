@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             [(router.router_v6, 65000, router.host_v6, ["ipv6-flowspec"])],
             listen_port=port,
             listen_addresses=[router.host_v6],
+            reconcile_interval=30,  # trafexd's default (the tests' fixture uses 5)
         ).start()
         router.wait_established(timeout=30)
         assert trafexd.process is not None

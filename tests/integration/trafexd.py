@@ -58,6 +58,7 @@ class Trafexd:
         router_id: str = "192.0.2.10",
         listen_port: int = -1,
         listen_addresses: Sequence[str] = ("127.0.0.1",),
+        reconcile_interval: float = 5,
         extra: str = "",
     ) -> None:
         self.workdir = workdir
@@ -80,7 +81,7 @@ class Trafexd:
             "[state]",
             f'dir = "{self.state_dir}"',
             "[controller]",
-            "reconcile_interval = 5",
+            f"reconcile_interval = {reconcile_interval}",
             "expiry_interval = 0.5",
             extra,
         ]

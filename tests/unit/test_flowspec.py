@@ -34,6 +34,7 @@ from trafex.model.flowspec import (
     evaluate,
     expand_not_equal,
     float32,
+    network_text,
 )
 from trafex.model.grammar import parse_match, parse_rule
 
@@ -759,3 +760,19 @@ def test_key_equals_family_and_encode(match: FlowMatch) -> None:
     rebuilt = FlowMatch(match.family, **fields)
     assert match == rebuilt
     assert match.key == rebuilt.key
+
+
+@settings(max_examples=2000)
+@given(
+    st.lists(st.sampled_from([0, 0, 0, 1, 0xFFFF, 0xDB8, 0x3001, 0xA]), min_size=8, max_size=8),
+    st.integers(0, 128),
+)
+def test_network_text_is_str(groups: list[int], plen: int) -> None:
+    """network_text() writes exactly what str() of the network writes (zero runs of any
+    length and place, IPv4-mapped and -compatible addresses included)."""
+    value = int.from_bytes(b"".join(g.to_bytes(2, "big") for g in groups), "big")
+    network = ipaddress.IPv6Network((value, plen), strict=False)
+    assert str(network) == network_text(network)
+    assert str(ipaddress.IPv4Network("10.1.0.0/16")) == network_text(
+        ipaddress.IPv4Network("10.1.0.0/16")
+    )

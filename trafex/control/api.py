@@ -83,7 +83,9 @@ class TrafexServicer(trafex_pb2_grpc.TrafexServicer):  # type: ignore[misc]
 
     # -- flows --------------------------------------------------------------------------
 
-    def _add_flows(self, requests: Any, context: grpc.ServicerContext) -> list[Any]:
+    def _add_flows(
+        self, requests: Any, context: grpc.ServicerContext
+    ) -> list[tuple[FlowIntent, bool]]:
         def parse() -> list[tuple[FlowRule, IntentOptions]]:
             items = []
             for index, request in enumerate(requests):
@@ -100,14 +102,22 @@ class TrafexServicer(trafex_pb2_grpc.TrafexServicer):  # type: ignore[misc]
         out = []
         for intent, created in results:
             assert isinstance(intent, FlowIntent)
-            out.append(pb.AddFlowResponse(rule=wire.flow_to_proto(intent), created=created))
+            out.append((intent, created))
         return out
 
     def AddFlow(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return self._add_flows([request], context)[0]
+        ((intent, created),) = self._add_flows([request], context)
+        response = pb.AddFlowResponse(created=created)
+        wire.flow_to_proto(intent, response.rule)
+        return response
 
     def AddFlows(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return pb.AddFlowsResponse(results=self._add_flows(list(request.flows), context))
+        response = pb.AddFlowsResponse()
+        for intent, created in self._add_flows(list(request.flows), context):
+            # Built in place: a thousand rules copied into the answer would cost more
+            # than building them.
+            wire.flow_to_proto(intent, response.results.add(created=created).rule)
+        return response
 
     def DeleteFlow(self, request: Any, context: grpc.ServicerContext) -> Any:
         def delete() -> Any:

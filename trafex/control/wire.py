@@ -133,8 +133,12 @@ def match_from_proto(message: Any) -> FlowMatch:
     return FlowMatch(family, **kwargs)
 
 
-def match_to_proto(match: FlowMatch) -> Any:
-    message = pb.FlowMatch(family=_FAMILY_PB[match.family])
+def match_to_proto(match: FlowMatch, message: Any | None = None) -> Any:
+    """``match`` as a ``FlowMatch`` message: a new one, or filled into ``message``
+    (a field of a message being built: no copy)."""
+    if message is None:
+        message = pb.FlowMatch()
+    message.family = _FAMILY_PB[match.family]
     for name in ("destination", "source"):
         prefix = getattr(match, name)
         if prefix is not None:
@@ -144,16 +148,23 @@ def match_to_proto(match: FlowMatch) -> Any:
             target.offset = prefix.offset
     for attribute in ATTRIBUTE.values():
         terms = getattr(match, attribute)
+        if not terms:
+            continue
         items = getattr(message, attribute)
         for term in terms:
-            item: Any
+            # add(**fields) builds each term in place; "and"/"not" are Python keywords.
             if isinstance(term, BitmaskTerm):
-                item = pb.BitmaskTerm(value=term.value, match=term.match)
-                setattr(item, "not", term.not_)
+                items.add(
+                    **{"value": term.value, "match": term.match, "not": term.not_, "and": term.and_}
+                )
             else:
-                item = pb.NumericTerm(op=_OP_OF_BITS[(term.lt, term.gt, term.eq)], value=term.value)
-            setattr(item, "and", term.and_)
-            items.append(item)
+                items.add(
+                    **{
+                        "op": _OP_OF_BITS[(term.lt, term.gt, term.eq)],
+                        "value": term.value,
+                        "and": term.and_,
+                    }
+                )
     return message
 
 
@@ -188,16 +199,18 @@ def actions_from_proto(message: Any) -> FlowActions:
     )
 
 
-def actions_to_proto(actions: FlowActions) -> Any:
-    message = pb.FlowActions(
-        discard=actions.discard, sample=actions.sample, terminal=actions.terminal
-    )
+def actions_to_proto(actions: FlowActions, message: Any | None = None) -> Any:
+    """``actions`` as a ``FlowActions`` message: a new one, or filled into ``message``."""
+    if message is None:
+        message = pb.FlowActions()
+    message.discard = actions.discard
+    message.sample = actions.sample
+    message.terminal = actions.terminal
     if actions.rate is not None and not actions.discard:
         message.rate_limit = actions.rate
     if actions.redirect is not None:
-        message.redirect.CopyFrom(
-            pb.RouteTarget(kind=_RT_PB[actions.redirect.kind], local=actions.redirect.local_admin)
-        )
+        message.redirect.kind = _RT_PB[actions.redirect.kind]
+        message.redirect.local = actions.redirect.local_admin
         setattr(message.redirect, "global", str(actions.redirect.global_admin))
     if actions.mark is not None:
         message.mark_dscp = actions.mark
@@ -231,23 +244,31 @@ def rule_to_spec(rule: FlowRule) -> Any:
     return pb.FlowSpec(match=match_to_proto(rule.match), actions=actions_to_proto(rule.actions))
 
 
-def meta_to_proto(meta: IntentMeta) -> Any:
-    message = pb.IntentMeta(id=meta.id, reason=meta.reason, origin=meta.origin)
-    message.created_at.CopyFrom(timestamp(meta.created_at))
-    message.updated_at.CopyFrom(timestamp(meta.updated_at))
+def meta_to_proto(meta: IntentMeta, message: Any | None = None) -> Any:
+    """``meta`` as an ``IntentMeta`` message: a new one, or filled into ``message``."""
+    if message is None:
+        message = pb.IntentMeta()
+    message.id = meta.id
+    message.reason = meta.reason
+    message.origin = meta.origin
+    message.created_at.FromNanoseconds(int(meta.created_at * 1e9))
+    message.updated_at.FromNanoseconds(int(meta.updated_at * 1e9))
     if meta.expires_at is not None:
-        message.expires_at.CopyFrom(timestamp(meta.expires_at))
+        message.expires_at.FromNanoseconds(int(meta.expires_at * 1e9))
     return message
 
 
-def flow_to_proto(intent: FlowIntent) -> Any:
-    return pb.FlowRule(
-        meta=meta_to_proto(intent.meta),
-        match=match_to_proto(intent.rule.match),
-        actions=actions_to_proto(intent.rule.actions),
-        text=intent.text,
-        nlri=intent.rule.match.encode().hex(),
-    )
+def flow_to_proto(intent: FlowIntent, message: Any | None = None) -> Any:
+    """A stored rule as a ``FlowRule`` message, built in place (``message``: a field of
+    the answer being built, such as ``AddFlowResponse.rule``)."""
+    if message is None:
+        message = pb.FlowRule()
+    meta_to_proto(intent.meta, message.meta)
+    match_to_proto(intent.rule.match, message.match)
+    actions_to_proto(intent.rule.actions, message.actions)
+    message.text = intent.text
+    message.nlri = intent.rule.match.encode().hex()
+    return message
 
 
 # -- routes -----------------------------------------------------------------------------

@@ -171,6 +171,23 @@ def evaluate(terms: Iterable[Term], value: int) -> bool:
     return result or bool(branch)
 
 
+def network_text(network: IPNetwork) -> str:
+    """``str(network)``; IPv6 through the C library's inet_ntop, several times faster.
+
+    Both follow RFC 5952 (lowercase, the first longest run of two or more zero groups
+    compressed) except where the first 80 bits are zero: inet_ntop then writes an
+    embedded IPv4 address (``::ffff:1.2.3.4``), so those go through ipaddress.
+    """
+    if network.version == 6:
+        packed = network.network_address.packed
+        if packed[:10] != _ZERO_80:
+            return f"{socket.inet_ntop(socket.AF_INET6, packed)}/{network.prefixlen}"
+    return str(network)
+
+
+_ZERO_80 = bytes(10)
+
+
 def _network(network_type: type[IPNetwork], spec: str) -> IPNetwork:
     """``network_type(spec)``, with IPv6 ``address/length`` parsed by the C library:
     the pure-Python address parser is most of the cost of a rule from the API."""
@@ -251,8 +268,8 @@ class FlowPrefix:
 
     def __str__(self) -> str:
         if not self._text:
-            text = f"{self.network}/{self.offset}" if self.offset else str(self.network)
-            object.__setattr__(self, "_text", text)
+            text = network_text(self.network)
+            object.__setattr__(self, "_text", f"{text}/{self.offset}" if self.offset else text)
         return self._text
 
 
