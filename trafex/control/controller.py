@@ -4,6 +4,12 @@ Adding a rule whose match is already stored updates that rule (same id, new acti
 one path on the wire). Every change is written to the store first, then sent to the
 sidecar; when the sidecar cannot be reached the change stays stored and the next
 reconcile announces it.
+
+Sends go through one worker thread, in the order the changes were made (they are
+queued under the lock that orders the changes), and the lock is released while GoBGP
+takes them: a second caller validates and stores its change meanwhile, so concurrent
+callers keep both trafexd and gobgpd busy. Each caller still waits for its own send,
+so an answer means "stored and announced", or an error saying it is only stored.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import structlog
@@ -76,9 +83,15 @@ class Controller:
         self._max_terms = max_terms
         self._clock = clock
         self._lock = threading.RLock()
+        # One worker: paths reach GoBGP in the order they were queued.
+        self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gobgp-send")
         self._intents: dict[str, Intent] = {}  # key → intent
         self._ids: dict[str, str] = {}  # id → key
         self.last_reconcile: float | None = None
+
+    def close(self) -> None:
+        """Finish the queued sends and stop the sending thread."""
+        self._sender.shutdown(wait=True)
 
     # -- loading ------------------------------------------------------------------------
 
@@ -172,7 +185,8 @@ class Controller:
             for key, intent in staged.items():
                 self._intents[key] = intent
                 self._ids[intent.meta.id] = key
-            self._send(changed, withdraw=False)
+            sent = self._queue(changed, withdraw=False)
+        self._wait(sent, len(changed), withdraw=False)
         if self._events.watched:
             for intent, created in results:
                 self._publish_announced(intent, "added" if created else "updated")
@@ -188,7 +202,8 @@ class Controller:
             for intent in gone:
                 del self._intents[intent.key]
                 self._ids.pop(intent.meta.id, None)
-            self._send([_item(i) for i in gone], withdraw=True)
+            sent = self._queue([_item(i) for i in gone], withdraw=True)
+        self._wait(sent, len(gone), withdraw=True)
         if self._events.watched:
             for intent in gone:
                 self._publish_withdrawn(intent, expired_)
@@ -213,19 +228,32 @@ class Controller:
             log.info("intents.expired", count=len(due))
         return self.remove(due, expired_=True)
 
-    def _send(self, items: Sequence[Announceable], *, withdraw: bool) -> None:
+    def _queue(self, items: Sequence[Withdrawable], *, withdraw: bool) -> Future[None] | None:
+        """Queue ``items`` for GoBGP (call with the lock held: the queue's order is the
+        order of the changes). None when there is nothing to send."""
         if not items:
-            return
+            return None
         try:
             if withdraw:
-                self._client.withdraw(items, batch_size=self._batch)
-            else:
-                self._client.announce(items, batch_size=self._batch)
+                return self._sender.submit(self._client.withdraw, items, batch_size=self._batch)
+            announce = [i for i in items if isinstance(i, FlowRule | UnicastRoute)]
+            return self._sender.submit(self._client.announce, announce, batch_size=self._batch)
+        except RuntimeError:  # closed: trafexd is stopping
+            raise SidecarError("trafexd is stopping", unavailable=True) from None
+
+    @staticmethod
+    def _wait(sent: Future[None] | None, count: int, *, withdraw: bool) -> None:
+        """Wait (without the lock) until GoBGP has taken a queued send; re-raise its
+        :class:`SidecarError` (the change is stored; the next reconcile sends it)."""
+        if sent is None:
+            return
+        try:
+            sent.result()
         except SidecarError as error:
             log.warning(
                 "sidecar.send_failed",
                 withdraw=withdraw,
-                count=len(items),
+                count=count,
                 error=str(error),
                 note="stored; the next reconcile sends it",
             )
@@ -241,14 +269,17 @@ class Controller:
         # withdraw a withdrawn one: nothing). The plan and its execution are under the
         # lock, so nothing it sends can undo a change made after it was computed.
         actual = self._client.rib()
+        foreign = self._client.foreign
         with self._lock:
             desired = {key: _item(i) for key, i in self._intents.items()}
             todo: Plan = plan(desired, actual)
             withdraw = [_withdrawable(key, actual[key]) for key in todo.withdraw_keys]
-            self._client.withdraw([w for w in withdraw if w is not None], batch_size=self._batch)
-            self._client.announce(todo.announce, batch_size=self._batch)
-            self.last_reconcile = self._clock()
-            foreign = self._client.foreign
+            withdrawn = self._queue([w for w in withdraw if w is not None], withdraw=True)
+            announced = self._queue(todo.announce, withdraw=False)
+        for sent in (withdrawn, announced):
+            if sent is not None:
+                sent.result()  # SidecarError: the caller retries the whole reconcile
+        self.last_reconcile = self._clock()
         result = ReconcileResult(len(todo.announce), len(todo.withdraw_keys), foreign)
         if not todo.empty:
             log.info(

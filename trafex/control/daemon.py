@@ -204,6 +204,7 @@ class Daemon:
         if self.server is not None:
             self.server.stop(grace=2).wait()
         self.events.close()
+        self.controller.close()
         self.sidecar.stop()
         with contextlib.suppress(OSError):
             self._pidfile().unlink()

@@ -1,0 +1,118 @@
+"""Unit tests for trafex.control.controller with a fake GoBGP client (pure logic).
+
+What reaches GoBGP, and in which order, when callers add and remove concurrently. The
+real gobgpd and FRR are in tests/integration.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from trafex.bgp.client import SidecarError
+from trafex.control.controller import Controller, IntentOptions
+from trafex.control.events import EventBus
+from trafex.control.store import Store
+from trafex.model.flowspec import FlowRule
+from trafex.model.grammar import parse_rule
+
+
+class FakeGobgp:
+    """Records every send; ``gate`` (when set) holds each send until released."""
+
+    def __init__(self) -> None:
+        self.log: list[tuple[str, str]] = []  # (announce|withdraw, key)
+        self.gate: threading.Event | None = None
+        self.sending = threading.Event()
+        self.fail: SidecarError | None = None
+        self.foreign = 0
+
+    def _record(self, action: str, items: Iterable[Any]) -> None:
+        self.sending.set()
+        if self.gate is not None:
+            assert self.gate.wait(5)
+        if self.fail is not None:
+            raise self.fail
+        self.log += [(action, item.key) for item in items]
+
+    def announce(self, items: Iterable[Any], *, batch_size: int = 1000) -> None:
+        self._record("announce", items)
+
+    def withdraw(self, items: Iterable[Any], *, batch_size: int = 1000) -> None:
+        self._record("withdraw", items)
+
+    def rib(self) -> dict[str, Any]:
+        return {}
+
+
+@pytest.fixture
+def controller(tmp_path: Path) -> Iterator[tuple[Controller, FakeGobgp]]:
+    fake = FakeGobgp()
+    store = Store(tmp_path / "trafex.db")
+    ctl = Controller(store, fake, EventBus())  # type: ignore[arg-type]
+    yield ctl, fake
+    ctl.close()
+    store.close()
+
+
+def rule(n: int, action: str = "discard") -> FlowRule:
+    return parse_rule(f"destination 10.0.0.{n}/32 {action}")
+
+
+def test_changes_reach_gobgp_in_the_order_they_were_made(
+    controller: tuple[Controller, FakeGobgp],
+) -> None:
+    ctl, fake = controller
+    ctl.add([(rule(1), IntentOptions())])
+    ctl.add([(rule(1, "rate-limit 1000"), IntentOptions())])  # update in place
+    ctl.remove(ctl.flows())
+    key = rule(1).key
+    assert [("announce", key), ("announce", key), ("withdraw", key)] == fake.log
+
+
+def test_a_second_caller_stores_while_the_first_waits_for_gobgp(
+    controller: tuple[Controller, FakeGobgp],
+) -> None:
+    """The lock is not held while GoBGP takes a send: another caller's change is
+    validated and stored meanwhile, and its send follows the first one."""
+    ctl, fake = controller
+    fake.gate = threading.Event()
+    first = threading.Thread(target=ctl.add, args=([(rule(1), IntentOptions())],))
+    first.start()
+    assert fake.sending.wait(5)  # the first send is inside "GoBGP"
+    second = threading.Thread(target=ctl.add, args=([(rule(2), IntentOptions())],))
+    second.start()
+    deadline = time.monotonic() + 5
+    while len(ctl.flows()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)  # the second change is stored while the first send is held
+    assert len(ctl.flows()) == 2
+    assert fake.log == []
+    fake.gate.set()
+    first.join(5)
+    second.join(5)
+    assert [("announce", rule(1).key), ("announce", rule(2).key)] == fake.log
+
+
+def test_a_failed_send_is_reported_and_the_change_stays_stored(
+    controller: tuple[Controller, FakeGobgp],
+) -> None:
+    ctl, fake = controller
+    fake.fail = SidecarError("gobgpd is down", unavailable=True)
+    with pytest.raises(SidecarError, match="down"):
+        ctl.add([(rule(1), IntentOptions())])
+    assert [rule(1).key] == [i.key for i in ctl.flows()]
+
+
+def test_after_close_a_change_is_stored_and_reported_unsent(
+    controller: tuple[Controller, FakeGobgp],
+) -> None:
+    ctl, _fake = controller
+    ctl.close()
+    with pytest.raises(SidecarError, match="stopping"):
+        ctl.add([(rule(1), IntentOptions())])
+    assert len(ctl.flows()) == 1
