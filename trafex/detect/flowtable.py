@@ -64,8 +64,12 @@ _OFF_ACK_T = 18
 _OFF_BASE = 34
 _OFF_RETRANS = 38
 _OFF_AUX = 40
-# The fast path's reads and writes: nextseq..flags; lastack..ack_t; nextseq..seq_t.
-_unpack_hot = struct.Struct("<IIIHHB").unpack_from
+# The fast path's reads and writes: nextseq..flags of this direction with nextseq..
+# maxseqtobeacked of the peer, in one call from the conversation's first record
+# (record 2n is this direction: _unpack_hot_2n; record 2n+1 is: _unpack_hot_2n1);
+# lastack..ack_t; nextseq..seq_t.
+_unpack_hot_2n = struct.Struct(f"<IIIHHB{REC_SIZE - 17}xIII").unpack_from
+_unpack_hot_2n1 = struct.Struct(f"<III{REC_SIZE - 12}xIIIHHB").unpack_from
 _pack_acked = struct.Struct("<IIHHBBq").pack_into  # from _OFF_LASTACK
 _pack_advanced = struct.Struct("<IIIHHBBqq").pack_into
 _unpack_head = struct.Struct("<III").unpack_from  # nextseq, lastack, maxseqtobeacked
@@ -296,7 +300,14 @@ class TcpFlowTable:
             idx = self._open(key, now)
         slab = self._slab
         off = idx * REC_SIZE
-        nextseq, lastack, maxack, dupacks, window, fl = _unpack_hot(slab, off)
+        if idx & 1:
+            r_next, r_lastack, rmax, nextseq, lastack, maxack, dupacks, window, fl = (
+                _unpack_hot_2n1(slab, off - REC_SIZE)
+            )
+        else:
+            nextseq, lastack, maxack, dupacks, window, fl, r_next, r_lastack, rmax = _unpack_hot_2n(
+                slab, off
+            )
         # Fast path, ~95% of segments: an ACK without SYN/FIN/RST, in order (seq is the
         # direction's nextseq), on a settled direction (base known, first RTT known),
         # carrying no data (a pure ACK) or 2+ bytes (1 byte could be a window probe).
@@ -312,8 +323,6 @@ class TcpFlowTable:
             and seq
             and seglen != 1
         ):
-            roff = (idx ^ 1) * REC_SIZE
-            r_next, r_lastack, rmax = _unpack_head(slab, roff)
             fl = (fl & ~(F_KEEPALIVE | F_ZWP)) | F_WIN_SEEN
             if seglen:
                 nseq = (seq + seglen) & M32
@@ -332,7 +341,7 @@ class TcpFlowTable:
                     win
                     and win == window
                     and dupacks < 0xFFFF
-                    and not slab[roff + _OFF_FLAGS] & F_KEEPALIVE
+                    and not slab[(idx ^ 1) * REC_SIZE + _OFF_FLAGS] & F_KEEPALIVE
                 ):
                     dupacks += 1  # a duplicate ACK (an ACK of a keep-alive is not one)
                 if not maxack:
@@ -340,6 +349,7 @@ class TcpFlowTable:
                 _pack_acked(slab, off + _OFF_LASTACK, ack, maxack, dupacks, win, fl, 0, now)
             if rmax and ((rmax - ack) & M32) >= HALF:
                 # The peer's data was acked unseen (see _general).
+                roff = (idx ^ 1) * REC_SIZE
                 _U32.pack_into(slab, roff + _OFF_MAXACK, r_next)
                 slab[roff + _OFF_FLAGS2] = F2_ACKED_UNSEEN
             return 0
