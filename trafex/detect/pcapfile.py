@@ -85,6 +85,7 @@ class CaptureFile:
         rest = b""
         packets = 0
         ts = 0
+        last_sec = sec_ns = -1
         while True:
             chunk = f.read(CHUNK)
             if not chunk:
@@ -101,7 +102,10 @@ class CaptureFile:
                         self._corrupt(f"record of {caplen} bytes")
                         return
                     break
-                ts = sec * 1_000_000_000 + frac * frac_ns
+                if sec != last_sec:  # a multi-digit int product, saved for most packets
+                    last_sec = sec
+                    sec_ns = sec * 1_000_000_000
+                ts = sec_ns + frac * frac_ns
                 handle(buf, p, caplen, wirelen, ts)
                 off = p + caplen
                 packets += 1
