@@ -8,8 +8,7 @@ byte templates with ``struct``. TCP frames are captured with a 128-byte snaplen 
 mirror port would), DNS frames whole. Then prints:
 
 - trafex packets/s, best of ``--repeat`` runs (retransmit + dns detectors, and with
-  volumetric too) and
-  peak RSS of this process,
+  volumetric too) and peak RSS of this process,
 - the talk's loop on the first ``--scapy-packets`` packets, and the ratio: its
   code as shown in the talk (``scapy.sniff(filter=..., prn=process_packet)``,
   ``FlowKey.from_packet``, a ``FlowStatus`` per flow comparing ``(seq, ack)``
