@@ -9,6 +9,7 @@ sweep_interval = 5.0     # seconds of packet time between eviction sweeps
 
 [detect.retransmit]      # a detector is on when its table is present
 threshold = 3
+repeat_after = 60.0      # report a direction again while it retransmits; 0: once
 
 [detect.dns]
 blocklist = "/etc/trafex/blocklist.txt"

@@ -11,7 +11,10 @@ threshold of 0 (or absent) is off.
 Counting every packet is cheap; naming the flood's sources and ports is not,
 so a host's sources, ports and protocols are tallied only once one of its
 rates passes ``watch_ratio`` of its threshold. A detection fires once per
-(host, kind, metric) and re-arms when the rate falls back under the threshold.
+(host, kind, metric) and re-arms when the rate falls back under the threshold;
+while a flood goes on it fires again (``"repeat": true``) every ``repeat_after``
+seconds of packet time, so that a trigger policy can refresh its intent
+(``repeat_after = 0``: only once).
 """
 
 from __future__ import annotations
@@ -74,6 +77,7 @@ class VolumetricConfig:
     top: int = 5
     max_hosts: int = 100_000
     watch_ratio: float = 0.5
+    repeat_after: float = 60.0
     default: Thresholds = field(default_factory=Thresholds)
     groups: tuple[HostGroup, ...] = ()
 
@@ -81,7 +85,16 @@ class VolumetricConfig:
     def from_table(cls, table: Table, where: str = f"detect.{NAME}") -> VolumetricConfig:
         check_keys(
             table,
-            {"window", "bucket", "top", "max_hosts", "watch_ratio", "default", "groups"},
+            {
+                "window",
+                "bucket",
+                "top",
+                "max_hosts",
+                "watch_ratio",
+                "repeat_after",
+                "default",
+                "groups",
+            },
             where,
         )
         window = get_float(table, "window", where, 10.0)
@@ -119,6 +132,7 @@ class VolumetricConfig:
             top=get_int(table, "top", where, 5, minimum=1),
             max_hosts=get_int(table, "max_hosts", where, 100_000, minimum=1),
             watch_ratio=ratio,
+            repeat_after=get_float(table, "repeat_after", where, 60.0),
             default=default,
             groups=tuple(groups),
         )
@@ -136,9 +150,11 @@ class VolumetricEvidence:
     top_sources: tuple[tuple[str, int], ...]
     top_dst_ports: tuple[tuple[str, int, int], ...]
     top_src_ports: tuple[tuple[str, int, int], ...]
+    repeat: bool = False  # fired before; the flood goes on
 
     def to_dict(self) -> dict[str, JSONValue]:
         return {
+            "repeat": self.repeat,
             "group": self.group,
             "kind": self.kind,
             "metric": self.metric,
@@ -167,7 +183,18 @@ class _Detail:
 
 
 class _Host:
-    __slots__ = ("cur", "detail", "fired", "group", "limits", "ring", "watch", "win")
+    __slots__ = (
+        "cur",
+        "detail",
+        "fired",
+        "fired_at",
+        "group",
+        "limits",
+        "repeat",
+        "ring",
+        "watch",
+        "win",
+    )
 
     def __init__(self, group: str, limits: list[float], watch: list[float]) -> None:
         self.group = group
@@ -177,6 +204,8 @@ class _Host:
         self.win = [0] * 10
         self.ring: deque[list[int]] = deque()
         self.fired = 0
+        self.fired_at = 0  # packet time (ns) of the first detection since the last re-arm
+        self.repeat = False  # re-armed by repeat_after: the next detections are repeats
         self.detail: _Detail | None = None
 
 
@@ -192,6 +221,7 @@ class VolumetricDetector(DetectorBase):
         self.config = config
         self._hosts: dict[bytes, _Host | None] = {}
         self._bucket_ns = int(config.bucket * 1e9)
+        self._repeat_ns = int(config.repeat_after * 1e9)
         self._buckets = max(1, round(config.window / config.bucket))
         self._next_rotate = 0
         self._groups = [(net, g) for g in config.groups for net in g.prefixes]
@@ -282,6 +312,8 @@ class VolumetricDetector(DetectorBase):
             total = host.win[i] + host.cur[i]
             if total <= host.limits[i] or host.fired & bit:
                 continue
+            if not host.fired:
+                host.fired_at = pkt.ts
             host.fired |= bit
             out.append(self._detection(pkt, host, i, total))
         return out
@@ -310,6 +342,7 @@ class VolumetricDetector(DetectorBase):
             top_src_ports=tuple(
                 (PROTO_NAMES[p], port, n) for (p, port), n in detail.sports.most_common(top)
             ),
+            repeat=host.repeat,
         )
         return Detection(NAME, pkt.ts / 1e9, evidence, host=addr_to_str(pkt.dst))
 
@@ -335,11 +368,17 @@ class VolumetricDetector(DetectorBase):
                 ring = host.ring
                 ring.append(cur)
                 host.cur = [0] * 10
-                # Re-arm what fell under its threshold.
+                # Re-arm what fell under its threshold; after repeat_after, re-arm all
+                # so that a flood still going on is reported again.
                 if host.fired:
+                    if self._repeat_ns and ts - host.fired_at >= self._repeat_ns:
+                        host.fired = 0
+                        host.repeat = True
                     for i in range(10):
                         if host.fired & (1 << i) and win[i] <= host.limits[i]:
                             host.fired &= ~(1 << i)
+                if host.repeat and all(win[i] <= host.limits[i] for i in range(10)):
+                    host.repeat = False  # the flood ended: the next one is new
                 if (
                     host.detail is not None
                     and not host.fired

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -92,10 +93,42 @@ def test_fires_again_after_calming_down(tmp_path: Path) -> None:
     assert len(found) == 2
 
 
+def test_a_flood_that_goes_on_is_reported_again(tmp_path: Path) -> None:
+    """A flood lasting 25 s with repeat_after 10 s: the first detection, then a repeat
+    about every 10 s (marked as such), so a trigger can refresh its intent."""
+    pkts = _flood(25 * 150, 150.0, UDP(sport=1, dport=2))
+    path = write_pcap(tmp_path / "long.pcap", pkts)
+    config = _config({"window": 2.0, "repeat_after": 10.0, "default": {"udp_pps": 100}})
+    found = run_sensor(path, config)
+    repeats = [d.evidence.to_dict()["repeat"] for d in found]
+    assert repeats == [False, True, True]
+    gaps = [b.ts - a.ts for a, b in itertools.pairwise(found)]
+    assert all(10 <= gap < 12 for gap in gaps)
+
+
+def test_repeat_after_zero_reports_a_flood_once(tmp_path: Path) -> None:
+    pkts = _flood(25 * 150, 150.0, UDP(sport=1, dport=2))
+    path = write_pcap(tmp_path / "long.pcap", pkts)
+    config = _config({"window": 2.0, "repeat_after": 0, "default": {"udp_pps": 100}})
+    assert len(run_sensor(path, config)) == 1
+
+
+def test_a_new_flood_after_a_repeat_is_not_a_repeat(tmp_path: Path) -> None:
+    first = _flood(15 * 150, 150.0, UDP(sport=1, dport=2))
+    second = _flood(300, 150.0, UDP(sport=1, dport=2))
+    for p in second:
+        p.time += 60
+    path = write_pcap(tmp_path / "two.pcap", first + second)
+    config = _config({"window": 2.0, "repeat_after": 10.0, "default": {"udp_pps": 100}})
+    repeats = [d.evidence.to_dict()["repeat"] for d in run_sensor(path, config)]
+    assert repeats == [False, True, False]
+
+
 @pytest.mark.parametrize(
     ("table", "key"),
     [
         ({"windw": 1}, "detect.volumetric.windw"),
+        ({"repeat_after": -1}, "detect.volumetric.repeat_after"),
         ({"default": {"ppps": 1}}, "detect.volumetric.default.ppps"),
         (
             {"groups": [{"name": "x", "prefixes": ["10.0.0.0/8"], "sin_pps": 1}]},
