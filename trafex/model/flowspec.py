@@ -330,11 +330,13 @@ IANA_TCP = 6
 IANA_ICMPV6 = 58
 
 
-def _check_terms(keyword: str, terms: tuple[Term, ...], spec: _Spec, family: Family) -> None:
+def _check_terms(keyword: str, terms: tuple[Term, ...], spec: _Spec, family: Family) -> bool:
+    """Check one component's terms; True when one of them is a numeric ``!=``."""
     if family not in spec.families:
         raise ValidationError(f"is only defined for {spec.families[0].value}", field=keyword)
+    expected = NumericTerm if spec.numeric else BitmaskTerm
+    not_equal = False
     for index, term in enumerate(terms):
-        expected = NumericTerm if spec.numeric else BitmaskTerm
         if not isinstance(term, expected):
             raise ValidationError(f"term {index + 1} is not a {expected.__name__}", field=keyword)
         if index == 0 and term.and_:
@@ -343,12 +345,15 @@ def _check_terms(keyword: str, terms: tuple[Term, ...], spec: _Spec, family: Fam
             raise ValidationError(
                 f"value {term.value} is out of range 0..{spec.maximum}", field=keyword
             )
+        if spec.numeric and _is_ne(term):
+            not_equal = True
     if (
         spec.type is ComponentType.FRAGMENT
         and family is Family.IPV6
         and any(t.value & FRAGMENT_DONT for t in terms)
     ):
         raise ValidationError("dont-fragment does not exist in IPv6 (RFC 8956)", keyword)
+    return not_equal
 
 
 MAX_NE_PER_CHAIN = 4
@@ -471,8 +476,8 @@ class FlowMatch:
             present = True
             # Checked as given, before != is rewritten (which clears the AND bit of
             # each chain's first term).
-            _check_terms(spec.keyword, terms, spec, self.family)
-            if nlri is None and spec.numeric and any(_is_ne(t) for t in terms):
+            not_equal = _check_terms(spec.keyword, terms, spec, self.family)
+            if nlri is None and not_equal:
                 try:
                     terms = expand_not_equal(terms)
                 except ValidationError as error:
