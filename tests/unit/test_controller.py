@@ -50,11 +50,24 @@ class FakeGobgp:
         return {}
 
 
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @pytest.fixture
-def controller(tmp_path: Path) -> Iterator[tuple[Controller, FakeGobgp]]:
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def controller(tmp_path: Path, clock: Clock) -> Iterator[tuple[Controller, FakeGobgp]]:
     fake = FakeGobgp()
     store = Store(tmp_path / "trafex.db")
-    ctl = Controller(store, fake, EventBus())  # type: ignore[arg-type]
+    ctl = Controller(store, fake, EventBus(), clock=clock)  # type: ignore[arg-type]
     yield ctl, fake
     ctl.close()
     store.close()
@@ -116,3 +129,40 @@ def test_after_close_a_change_is_stored_and_reported_unsent(
     with pytest.raises(SidecarError, match="stopping"):
         ctl.add([(rule(1), IntentOptions())])
     assert len(ctl.flows()) == 1
+
+
+def test_expiry_withdraws_what_is_due_and_nothing_else(
+    controller: tuple[Controller, FakeGobgp], clock: Clock
+) -> None:
+    """TTLs 10 and 20 s and one without: at +10 s the first goes, at +20 s the second;
+    a refresh moves an expiry, a removed intent never expires again."""
+    ctl, fake = controller
+    ctl.add([(rule(1), IntentOptions(ttl=10)), (rule(2), IntentOptions(ttl=20))])
+    ctl.add([(rule(3), IntentOptions()), (rule(4), IntentOptions(ttl=5))])
+    ctl.remove([i for i in ctl.flows() if i.key == rule(4).key])
+    clock.now += 5
+    ctl.add([(rule(2, "rate-limit 1000"), IntentOptions(ttl=30))])  # refreshed: +35 s
+    assert ctl.expire() == []
+    clock.now += 5
+    assert [rule(1).key] == [i.key for i in ctl.expire()]
+    clock.now += 15
+    assert ctl.expire() == []  # rule 2's old expiry (+20 s) no longer counts
+    clock.now += 15
+    assert [rule(2).key] == [i.key for i in ctl.expire()]
+    assert [rule(3).key] == [i.key for i in ctl.flows()]
+    withdrawn = [key for action, key in fake.log if action == "withdraw"]
+    assert [rule(4).key, rule(1).key, rule(2).key] == withdrawn
+
+
+def test_expiry_survives_a_reload(tmp_path: Path, clock: Clock) -> None:
+    """Intents loaded from the store expire on time too."""
+    store = Store(tmp_path / "trafex.db")
+    first = Controller(store, FakeGobgp(), EventBus(), clock=clock)  # type: ignore[arg-type]
+    first.add([(rule(1), IntentOptions(ttl=10)), (rule(2), IntentOptions())])
+    first.close()
+    second = Controller(store, FakeGobgp(), EventBus(), clock=clock)  # type: ignore[arg-type]
+    assert second.load() == []
+    clock.now += 10
+    assert [rule(1).key] == [i.key for i in second.expire()]
+    second.close()
+    store.close()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 
-from trafex.control.reconcile import Announceable, Plan, Signature, expired, plan, signature
+from trafex.control.reconcile import Announceable, Plan, Signature, plan, signature
 from trafex.model.flowspec import FlowActions, FlowRule
 from trafex.model.grammar import parse_rule
-from trafex.model.intent import FlowIntent, Intent, IntentMeta, RouteIntent
+from trafex.model.intent import IntentMeta
 from trafex.model.route import UnicastRoute
 
 RULE = parse_rule("destination 10.0.0.1/32 protocol =6 discard")
@@ -80,19 +80,6 @@ def test_announce_and_withdraw_together() -> None:
 
 def meta(ident: str, expires_at: float | None) -> IntentMeta:
     return IntentMeta(ident, "test", "cli", 0.0, 0.0, expires_at)
-
-
-def test_expired() -> None:
-    """An intent has expired when its expiry is at or before now; none never expires."""
-    intents: list[Intent] = [
-        FlowIntent(meta("fs-past", 99.0), RULE),
-        FlowIntent(meta("fs-now", 100.0), OTHER_RULE),
-        RouteIntent(meta("rt-future", 100.5), ROUTE),
-        RouteIntent(meta("rt-never", None), ROUTE),
-    ]
-    expected = ["fs-past", "fs-now"]
-    assert expected == [i.meta.id for i in expired(intents, 100.0)]
-    assert not expired([], 100.0)
 
 
 def test_refreshed_meta() -> None:

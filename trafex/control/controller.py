@@ -14,6 +14,7 @@ so an answer means "stored and announced", or an error saying it is only stored.
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -25,8 +26,8 @@ import structlog
 from trafex.bgp.client import GobgpClient, SidecarError, Signature, Withdrawable
 from trafex.control.events import Event, EventBus, EventKind
 from trafex.control.guardrails import DEFAULT_MAX_TERMS, check_rule
-from trafex.control.reconcile import Announceable, Plan, expired, plan
-from trafex.control.store import Store
+from trafex.control.reconcile import Announceable, Plan, plan
+from trafex.control.store import Store, StoreError
 from trafex.model.errors import TrafexError, ValidationError
 from trafex.model.flowspec import FlowRule
 from trafex.model.intent import (
@@ -87,6 +88,10 @@ class Controller:
         self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gobgp-send")
         self._intents: dict[str, Intent] = {}  # key → intent
         self._ids: dict[str, str] = {}  # id → key
+        # (expires_at, key) of every intent with a TTL, soonest first; an entry whose
+        # intent is gone or has another expiry now is skipped when it comes up. The
+        # expiry timer then costs what expires, not a scan of every intent each second.
+        self._expiries: list[tuple[float, str]] = []
         self.last_reconcile: float | None = None
 
     def close(self) -> None:
@@ -100,8 +105,7 @@ class Controller:
         intents, problems = self._store.load()
         with self._lock:
             for intent in intents:
-                self._intents[intent.key] = intent
-                self._ids[intent.meta.id] = intent.key
+                self._remember(intent)
         return problems
 
     # -- queries ------------------------------------------------------------------------
@@ -182,9 +186,8 @@ class Controller:
                     changed.append(item)
                 results.append((intent, existing is None))
             self._store.upsert(list(staged.values()))
-            for key, intent in staged.items():
-                self._intents[key] = intent
-                self._ids[intent.meta.id] = key
+            for intent in staged.values():
+                self._remember(intent)
             sent = self._queue(changed, withdraw=False)
         self._wait(sent, len(changed), withdraw=False)
         if self._events.watched:
@@ -220,13 +223,38 @@ class Controller:
                     found.append(self._intents[key])
             return self.remove(found), missing
 
+    def _remember(self, intent: Intent) -> None:
+        """Hold ``intent`` in memory (call with the lock held)."""
+        self._intents[intent.key] = intent
+        self._ids[intent.meta.id] = intent.key
+        if intent.meta.expires_at is not None:
+            heapq.heappush(self._expiries, (intent.meta.expires_at, intent.key))
+
+    def _due(self, now: float) -> list[Intent]:
+        """The intents whose expiry has passed (call with the lock held)."""
+        due: dict[str, Intent] = {}
+        heap = self._expiries
+        while heap and heap[0][0] <= now:
+            when, key = heapq.heappop(heap)
+            intent = self._intents.get(key)
+            if intent is not None and intent.meta.expires_at == when:
+                due[key] = intent
+        return list(due.values())
+
     def expire(self) -> list[Intent]:
         """Withdraw every intent whose TTL has passed."""
         with self._lock:
-            due = expired(self._intents.values(), self._clock())
+            due = self._due(self._clock())
         if due:
             log.info("intents.expired", count=len(due))
-        return self.remove(due, expired_=True)
+        try:
+            return self.remove(due, expired_=True)
+        except StoreError:
+            with self._lock:  # still stored and held: they must come up again
+                for intent in due:
+                    if self._intents.get(intent.key) is intent:
+                        self._remember(intent)
+            raise
 
     def _queue(self, items: Sequence[Withdrawable], *, withdraw: bool) -> Future[None] | None:
         """Queue ``items`` for GoBGP (call with the lock held: the queue's order is the

@@ -7,11 +7,10 @@ plan makes the RIB equal the store; only the GoBGP client carries it out.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from trafex.model.flowspec import FlowActions, FlowRule
-from trafex.model.intent import Intent
 from trafex.model.route import UnicastRoute
 
 Announceable = FlowRule | UnicastRoute
@@ -37,8 +36,3 @@ def plan(desired: Mapping[str, Announceable], actual: Mapping[str, Signature]) -
     announce = tuple(item for key, item in desired.items() if actual.get(key) != signature(item))
     withdraw = tuple(key for key in actual if key not in desired)
     return Plan(announce, withdraw)
-
-
-def expired(intents: Iterable[Intent], now: float) -> list[Intent]:
-    """The intents whose expiry has passed."""
-    return [i for i in intents if i.meta.expired(now)]
