@@ -7,7 +7,6 @@ real gobgpd and FRR are in tests/integration.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -84,41 +83,67 @@ def test_changes_reach_gobgp_in_the_order_they_were_made(
     ctl.add([(rule(1), IntentOptions())])
     ctl.add([(rule(1, "rate-limit 1000"), IntentOptions())])  # update in place
     ctl.remove(ctl.flows())
+    ctl.flush()
     key = rule(1).key
     assert [("announce", key), ("announce", key), ("withdraw", key)] == fake.log
 
 
-def test_a_second_caller_stores_while_the_first_waits_for_gobgp(
-    controller: tuple[Controller, FakeGobgp],
-) -> None:
-    """The lock is not held while GoBGP takes a send: another caller's change is
-    validated and stored meanwhile, and its send follows the first one."""
+def test_callers_do_not_wait_for_gobgp(controller: tuple[Controller, FakeGobgp]) -> None:
+    """A change is accepted once stored: while GoBGP still holds the first send, a
+    second caller's change is stored and answered, and its send follows the first."""
     ctl, fake = controller
     fake.gate = threading.Event()
-    first = threading.Thread(target=ctl.add, args=([(rule(1), IntentOptions())],))
-    first.start()
-    assert fake.sending.wait(5)  # the first send is inside "GoBGP"
-    second = threading.Thread(target=ctl.add, args=([(rule(2), IntentOptions())],))
-    second.start()
-    deadline = time.monotonic() + 5
-    while len(ctl.flows()) < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)  # the second change is stored while the first send is held
+    ctl.add([(rule(1), IntentOptions())])
+    assert fake.sending.wait(5)  # the first send is inside "GoBGP", held there
+    ctl.add([(rule(2), IntentOptions())])
     assert len(ctl.flows()) == 2
     assert fake.log == []
     fake.gate.set()
-    first.join(5)
-    second.join(5)
+    ctl.flush()
     assert [("announce", rule(1).key), ("announce", rule(2).key)] == fake.log
 
 
-def test_a_failed_send_is_reported_and_the_change_stays_stored(
+def test_a_fast_caller_waits_when_too_much_is_in_flight(
+    controller: tuple[Controller, FakeGobgp], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past MAX_IN_FLIGHT queued paths a caller waits for GoBGP (back-pressure)."""
+    monkeypatch.setattr("trafex.control.controller.MAX_IN_FLIGHT", 1)
+    ctl, fake = controller
+    fake.gate = threading.Event()
+    ctl.add([(rule(1), IntentOptions())])  # one path in flight: at the limit, no wait
+    second = threading.Thread(target=ctl.add, args=([(rule(2), IntentOptions())],))
+    second.start()
+    second.join(0.3)
+    assert second.is_alive()  # two in flight: waits for the first send
+    fake.gate.set()
+    second.join(5)
+    assert not second.is_alive()
+
+
+def test_a_failed_send_leaves_the_change_stored(
     controller: tuple[Controller, FakeGobgp],
 ) -> None:
+    """gobgpd refusing a send (it was up when the change came) is logged; the change
+    stays stored for the reconciler."""
     ctl, fake = controller
-    fake.fail = SidecarError("gobgpd is down", unavailable=True)
+    fake.fail = SidecarError("gobgpd said no")
+    ctl.add([(rule(1), IntentOptions())])
+    ctl.flush()
+    assert [rule(1).key] == [i.key for i in ctl.flows()]
+    assert fake.log == []
+
+
+def test_sidecar_down_stores_and_says_not_announced(tmp_path: Path) -> None:
+    fake = FakeGobgp()
+    store = Store(tmp_path / "trafex.db")
+    ctl = Controller(store, fake, EventBus(), sidecar_up=lambda: False)  # type: ignore[arg-type]
     with pytest.raises(SidecarError, match="down"):
         ctl.add([(rule(1), IntentOptions())])
     assert [rule(1).key] == [i.key for i in ctl.flows()]
+    ctl.flush()
+    assert fake.log == []
+    ctl.close()
+    store.close()
 
 
 def test_after_close_a_change_is_stored_and_reported_unsent(
@@ -150,6 +175,7 @@ def test_expiry_withdraws_what_is_due_and_nothing_else(
     clock.now += 15
     assert [rule(2).key] == [i.key for i in ctl.expire()]
     assert [rule(3).key] == [i.key for i in ctl.flows()]
+    ctl.flush()
     withdrawn = [key for action, key in fake.log if action == "withdraw"]
     assert [rule(4).key, rule(1).key, rule(2).key] == withdrawn
 

@@ -2,14 +2,19 @@
 
 Adding a rule whose match is already stored updates that rule (same id, new actions,
 one path on the wire). Every change is written to the store first, then sent to the
-sidecar; when the sidecar cannot be reached the change stays stored and the next
-reconcile announces it.
+sidecar. The store is the truth: a change is accepted once it is stored, and the
+reconciler makes GoBGP's RIB equal the store whatever happens to a send.
 
 Sends go through one worker thread, in the order the changes were made (they are
-queued under the lock that orders the changes), and the lock is released while GoBGP
-takes them: a second caller validates and stores its change meanwhile, so concurrent
-callers keep both trafexd and gobgpd busy. Each caller still waits for its own send,
-so an answer means "stored and announced", or an error saying it is only stored.
+queued under the lock that orders the changes). A caller does not wait for GoBGP:
+it gets its answer when its change is stored, and GoBGP takes the paths while the
+next caller's change is validated and stored (trafexd and gobgpd work at the same
+time, and a sensor's intent is accepted in the time of a store commit). When the
+sidecar is known to be down, the change is stored and the caller told it is not
+announced; a send that fails later is logged and left to the reconciler (which runs
+when the sidecar comes back). At most :data:`MAX_IN_FLIGHT` paths wait for GoBGP:
+past that a caller waits for the oldest sends, so a fast client cannot queue without
+bound.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ from __future__ import annotations
 import heapq
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -44,6 +51,7 @@ from trafex.model.route import UnicastRoute
 log = structlog.get_logger("trafex.controller")
 
 MAX_TTL = 10 * 365 * 86400
+MAX_IN_FLIGHT = 20_000  # paths queued for GoBGP before callers wait for it
 
 
 class NotFoundError(TrafexError):
@@ -76,6 +84,7 @@ class Controller:
         batch_size: int = 1000,
         max_terms: int = DEFAULT_MAX_TERMS,
         clock: Callable[[], float] = time.time,
+        sidecar_up: Callable[[], bool] = lambda: True,
     ) -> None:
         self._store = store
         self._client = client
@@ -83,9 +92,13 @@ class Controller:
         self._batch = batch_size
         self._max_terms = max_terms
         self._clock = clock
+        self._sidecar_up = sidecar_up
         self._lock = threading.RLock()
         # One worker: paths reach GoBGP in the order they were queued.
         self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gobgp-send")
+        self._in_flight: deque[tuple[Future[None], int]] = deque()  # (send, paths), oldest first
+        self._in_flight_paths = 0
+        self._flight_lock = threading.Lock()
         self._intents: dict[str, Intent] = {}  # key → intent
         self._ids: dict[str, str] = {}  # id → key
         # (expires_at, key) of every intent with a TTL, soonest first; an entry whose
@@ -160,8 +173,8 @@ class Controller:
     def add(self, items: Sequence[tuple[Announceable, IntentOptions]]) -> list[tuple[Intent, bool]]:
         """Add or update rules and routes; returns each stored intent and whether it is new.
 
-        All are stored (one transaction) or none; then the changed ones are announced.
-        Raises :class:`SidecarError` (after storing) when the sidecar cannot take them.
+        All are stored (one transaction) or none; then the changed ones are queued for
+        GoBGP. Raises :class:`SidecarError` (after storing) when the sidecar is down.
         """
         results: list[tuple[Intent, bool]] = []
         with self._lock:
@@ -188,8 +201,8 @@ class Controller:
             self._store.upsert(list(staged.values()))
             for intent in staged.values():
                 self._remember(intent)
-            sent = self._queue(changed, withdraw=False)
-        self._wait(sent, len(changed), withdraw=False)
+            self._queue(changed, withdraw=False)
+        self._throttle()
         if self._events.watched:
             for intent, created in results:
                 self._publish_announced(intent, "added" if created else "updated")
@@ -205,8 +218,8 @@ class Controller:
             for intent in gone:
                 del self._intents[intent.key]
                 self._ids.pop(intent.meta.id, None)
-            sent = self._queue([_item(i) for i in gone], withdraw=True)
-        self._wait(sent, len(gone), withdraw=True)
+            self._queue([_item(i) for i in gone], withdraw=True)
+        self._throttle()
         if self._events.watched:
             for intent in gone:
                 self._publish_withdrawn(intent, expired_)
@@ -256,11 +269,21 @@ class Controller:
                         self._remember(intent)
             raise
 
-    def _queue(self, items: Sequence[Withdrawable], *, withdraw: bool) -> Future[None] | None:
+    def _queue(self, items: Sequence[Withdrawable], *, withdraw: bool) -> None:
         """Queue ``items`` for GoBGP (call with the lock held: the queue's order is the
-        order of the changes). None when there is nothing to send."""
+        order of the changes). Raises :class:`SidecarError` when the sidecar is down:
+        the change is stored, and the reconcile after the sidecar comes back sends it."""
         if not items:
-            return None
+            return
+        if not self._sidecar_up():
+            raise SidecarError("gobgpd is down", unavailable=True)
+        sent = self._submit(items, withdraw=withdraw)
+        sent.add_done_callback(lambda done: _log_failure(done, len(items), withdraw))
+        with self._flight_lock:
+            self._in_flight.append((sent, len(items)))
+            self._in_flight_paths += len(items)
+
+    def _submit(self, items: Sequence[Withdrawable], *, withdraw: bool) -> Future[None]:
         try:
             if withdraw:
                 return self._sender.submit(self._client.withdraw, items, batch_size=self._batch)
@@ -269,23 +292,21 @@ class Controller:
         except RuntimeError:  # closed: trafexd is stopping
             raise SidecarError("trafexd is stopping", unavailable=True) from None
 
-    @staticmethod
-    def _wait(sent: Future[None] | None, count: int, *, withdraw: bool) -> None:
-        """Wait (without the lock) until GoBGP has taken a queued send; re-raise its
-        :class:`SidecarError` (the change is stored; the next reconcile sends it)."""
-        if sent is None:
-            return
-        try:
-            sent.result()
-        except SidecarError as error:
-            log.warning(
-                "sidecar.send_failed",
-                withdraw=withdraw,
-                count=count,
-                error=str(error),
-                note="stored; the next reconcile sends it",
-            )
-            raise
+    def _throttle(self) -> None:
+        """Drop finished sends from the count; while more than :data:`MAX_IN_FLIGHT`
+        paths wait for GoBGP, wait (without the lock) for the oldest."""
+        while True:
+            with self._flight_lock:
+                while self._in_flight and self._in_flight[0][0].done():
+                    self._in_flight_paths -= self._in_flight.popleft()[1]
+                if self._in_flight_paths <= MAX_IN_FLIGHT or not self._in_flight:
+                    return
+                oldest = self._in_flight[0][0]
+            futures.wait([oldest])
+
+    def flush(self) -> None:
+        """Wait until GoBGP has taken every queued send (tests, shutdown)."""
+        self._sender.submit(lambda: None).result()
 
     # -- reconcile ----------------------------------------------------------------------
 
@@ -302,8 +323,9 @@ class Controller:
             desired = {key: _item(i) for key, i in self._intents.items()}
             todo: Plan = plan(desired, actual)
             withdraw = [_withdrawable(key, actual[key]) for key in todo.withdraw_keys]
-            withdrawn = self._queue([w for w in withdraw if w is not None], withdraw=True)
-            announced = self._queue(todo.announce, withdraw=False)
+            gone = [w for w in withdraw if w is not None]
+            withdrawn = self._submit(gone, withdraw=True) if gone else None
+            announced = self._submit(todo.announce, withdraw=False) if todo.announce else None
         for sent in (withdrawn, announced):
             if sent is not None:
                 sent.result()  # SidecarError: the caller retries the whole reconcile
@@ -343,6 +365,18 @@ class Controller:
             kind = EventKind.ROUTE_EXPIRED if expired_ else EventKind.ROUTE_WITHDRAWN
             subject = str(intent.route.prefix)
         self._events.publish(Event(kind, intent.meta.id, subject))
+
+
+def _log_failure(sent: Future[None], count: int, withdraw: bool) -> None:
+    error = sent.exception()
+    if error is not None:
+        log.warning(
+            "sidecar.send_failed",
+            withdraw=withdraw,
+            count=count,
+            error=str(error),
+            note="stored; the next reconcile sends it",
+        )
 
 
 def _item(intent: Intent) -> Announceable:

@@ -53,6 +53,7 @@ class Daemon:
             self.events,
             batch_size=config.controller.batch_size,
             max_terms=config.controller.max_terms_per_component,
+            sidecar_up=lambda: self.sidecar.healthy,
         )
         self.sidecar = Sidecar(
             config.gobgp,
