@@ -20,6 +20,7 @@ from trafex.detect.decode import Decoder, FrameHandler
 from trafex.detect.detection import Detection
 from trafex.detect.detector import Detector, DetectorBase
 from trafex.detect.flowtable import TcpFlowTable
+from trafex.detect.pcapfile import CaptureFile
 
 log = structlog.get_logger("trafex.detect.sensor")
 _NO_TICK = DetectorBase.on_tick
@@ -120,7 +121,12 @@ class Sensor:
                     on_progress(stats_now())
             return not self._stop
 
-        source.run(decoder.handler, on_chunk)
+        if isinstance(source, CaptureFile):
+            # A pcap file's records are walked by the decoder itself (one loop, no call
+            # per packet between reader and decoder) when it has a walker for them.
+            source.run(decoder.handler, on_chunk, decoder.pcap_walker)
+        else:
+            source.run(decoder.handler, on_chunk)
         final = stats_now()
         return final
 

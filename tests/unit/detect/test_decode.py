@@ -122,3 +122,62 @@ def test_short_frames_count_as_bad() -> None:
     decoder.handler(1)(eth + ip[:30], 0, 44, 60, 1)
     assert decoder.bad == 1
     assert len(flows) == 0
+
+
+def _recording_decoder() -> tuple[Decoder, TcpFlowTable, list[Any]]:
+    flows = TcpFlowTable()
+    found: list[Any] = []
+    det = RetransmitDetector(RetransmitConfig(threshold=1))
+    return Decoder([det], flows, found.append), flows, found
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(min_value=0, max_value=120),
+    st.integers(min_value=0, max_value=119),
+    st.binary(min_size=1, max_size=3),
+    st.integers(min_value=0, max_value=40),
+)
+def test_pcap_walker_equals_ether_handler(cut: int, at: int, junk: bytes, which: int) -> None:
+    """The pcap walker (record loop and ether() fused) decodes exactly as ether() does:
+    same counters, same flow table bytes, same detections, on real and mutated frames."""
+    frames = _frames(False) + _frames(True)
+    records = bytearray()
+    for i, (t, eth, ip) in enumerate(frames):
+        frame = bytearray(eth + ip)
+        if i % 41 == which:
+            frame[at : at + len(junk)] = junk
+            frame = frame[:cut]
+        sec = int(t)
+        records += struct.pack("<IIII", sec, int((t - sec) * 1e6), len(frame), len(eth + ip))
+        records += frame
+    records += b"\x00" * 10  # a record header cut by the chunk's end: left to the reader
+    buf = bytes(records)
+    header = struct.Struct("<IIII").unpack_from
+
+    walked, walked_flows, walked_found = _recording_decoder()
+    walk = walked.pcap_walker(1, header, 1000)
+    assert walk is not None
+    off, packets, last_ts = walk(buf, 0, len(buf))
+
+    handled, handled_flows, handled_found = _recording_decoder()
+    handle = handled.handler(1)
+    pos = ts = 0
+    while pos + 16 <= len(buf) - 10:
+        sec, frac, caplen, wirelen = header(buf, pos)
+        ts = sec * 1_000_000_000 + frac * 1000
+        handle(buf, pos + 16, caplen, wirelen, ts)
+        pos += 16 + caplen
+    assert (off, packets, last_ts) == (pos, len(frames), ts)
+    for name in ("bad", "non_ip", "fragments", "unsupported", "detections"):
+        assert getattr(walked, name) == getattr(handled, name), name
+    assert walked_flows._slab == handled_flows._slab
+    assert walked_flows._index == handled_flows._index
+    assert walked_found == handled_found
+
+
+def test_pcap_walker_only_for_ethernet_with_a_flow_table() -> None:
+    header = struct.Struct("<IIII").unpack_from
+    decoder, _ = _decoder()
+    assert decoder.pcap_walker(101, header, 1000) is None
+    assert Decoder([], TcpFlowTable(), lambda d: None).pcap_walker(1, header, 1000) is None
