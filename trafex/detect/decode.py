@@ -23,7 +23,27 @@ from collections.abc import Callable, Sequence
 
 from trafex.detect.detection import Detection
 from trafex.detect.detector import Detector
-from trafex.detect.flowtable import TcpFlowTable
+from trafex.detect.flowtable import (
+    _OFF_FLAGS,
+    _OFF_FLAGS2,
+    _OFF_LASTACK,
+    _OFF_MAXACK,
+    _SETTLED,
+    _SETTLED_MASK,
+    F2_ACKED_UNSEEN,
+    F_KEEPALIVE,
+    F_WIN_SEEN,
+    F_ZWP,
+    HALF,
+    M32,
+    REC_SIZE,
+    TcpFlowTable,
+    _pack_acked,
+    _pack_advanced,
+    _pack_u32,
+    _unpack_hot_2n,
+    _unpack_hot_2n1,
+)
 from trafex.detect.packet import PacketView
 from trafex.detect.reassembly import FragmentCache
 
@@ -69,6 +89,9 @@ _IP4 = struct.Struct("!BxHHHBB")
 # CPython, so no allocation) instead of one 16-bit field to mask and shift.
 _ETH_IP4_TCP = struct.Struct("!14xBxH2xHBB10xHHIIBBH")
 _ETH_IP6_TCP = struct.Struct("!14xIHBB32xHHIIBBH")
+# The same after a 16-byte pcap record header (read from the record's start).
+_REC_ETH_IP4_TCP = struct.Struct("!16x" + _ETH_IP4_TCP.format[1:])
+_REC_ETH_IP6_TCP = struct.Struct("!16x" + _ETH_IP6_TCP.format[1:])
 _IP6 = struct.Struct("!IHBB")
 _TCP = struct.Struct("!HHIIHH")
 _UDP = struct.Struct("!HHH")
@@ -223,19 +246,21 @@ class Decoder:
 
     # -- pcap records, walked here ----------------------------------------------------
 
-    def pcap_walker(
-        self, linktype: int, header: Callable[[bytes, int], tuple[int, ...]], frac_ns: int
-    ) -> PcapWalker | None:
+    def pcap_walker(self, linktype: int, order: str, frac_ns: int) -> PcapWalker | None:
         """A walker for a chunk of classic-pcap records of ``linktype``, or None.
 
-        ``header`` unpacks a record header (seconds, fraction, caplen, wirelen) in the
-        file's byte order, ``frac_ns`` turns the fraction into nanoseconds. Only
+        ``order`` is the file's byte order (``<`` or ``>``), ``frac_ns`` turns a
+        record's time fraction into nanoseconds. Only
         Ethernet with a flow table (a retransmission detector) has one: the walker is
         the pcap reader's record loop and ether()'s fast path in one function, which
         saves a Python call per packet and re-binding everything ether() reads of self.
         """
         if linktype & 0x0FFFFFFF != LINKTYPE_ETHERNET or self._flows is None:
             return None
+
+        # The record header and the Ethernet type's two bytes in one call (two small
+        # ints: cached by CPython, no allocation, unlike an int built from them).
+        header = struct.Struct(order + "IIII12xBB").unpack_from
 
         def walk(buf: bytes, off: int, size: int) -> tuple[int, int, int]:
             return self._walk_ether(buf, off, size, header, frac_ns)
@@ -253,101 +278,152 @@ class Decoder:
         """Handle the whole pcap records of ``buf[off:size]`` (Ethernet frames); returns
         (offset of the first record not handled, records handled, last packet time).
 
-        The record loop of ``CaptureFile._pcap`` and ``ether()``'s fast path merged:
-        everything the loop touches per packet is a local bound once per chunk (a
-        LOAD_FAST instead of an attribute lookup), and a frame the fast path does not
-        take goes to ``_ether``, as from ``ether()``. Keep both fast paths the same.
+        Three loops in one: the record loop of ``CaptureFile._pcap``, ``ether()``'s
+        fast path and ``TcpFlowTable.segment()``'s fast path (the in-order ACK or data
+        segment of a known conversation, ~95% of packets). Everything they touch per
+        packet is a local bound once per chunk (a LOAD_FAST instead of an attribute
+        lookup), and no Python call is made for such a packet: a frame the fast path
+        does not take goes to ``_ether`` as from ``ether()``, a segment to
+        ``segment()`` (new conversation) or ``_general`` as from ``segment()``. Keep
+        the copies the same: tests compare this walker with ``ether()`` and with the
+        flow table's general path, byte for byte.
         """
         flows = self._flows
         assert flows is not None  # pcap_walker() only makes a walker with a flow table
         segment = flows.segment
+        general_segment = flows._general
+        index_get = flows._index.get
+        slab = flows._slab  # grown in place (bytearray.extend): the same object all along
         want = self._tcp_want
         tcp_rest = self._tcp_rest
         general = self._ether
-        unpack4 = _ETH_IP4_TCP.unpack_from
-        unpack6 = _ETH_IP6_TCP.unpack_from
+        unpack4 = _REC_ETH_IP4_TCP.unpack_from
+        unpack6 = _REC_ETH_IP6_TCP.unpack_from
         packets = 0
         ts = 0
         last_sec = sec_ns = -1
-        while off + 16 <= size:
-            sec, frac, caplen, wirelen = header(buf, off)
-            p = off + 16
-            if p + caplen > size:
+        # Every int above 256 is a new object (an allocation and a free): the loop keeps
+        # them few, e.g. fields are read from the record's start (``off``) with the
+        # record header skipped by the struct, not from a computed frame offset.
+        while off + 30 <= size:  # the last record(s) of a chunk are left to the reader
+            rec = off
+            sec, frac, caplen, wirelen, et0, et1 = header(buf, rec)
+            off = rec + 16 + caplen
+            if off > size:
+                off = rec
                 break  # cut by the chunk's end (or corrupt): the reader decides
-            off = p + caplen
             packets += 1
             if sec != last_sec:  # a multi-digit int product, saved for most packets
                 last_sec = sec
                 sec_ns = sec * 1_000_000_000
             ts = sec_ns + frac * frac_ns
-            if caplen >= 54:
-                et = (buf[p + 12] << 8) | buf[p + 13]
-                if et == ETH_IPV4:
-                    vihl, tot, frag, ttl, proto, sport, dport, seq, ack, doff, flags, win = unpack4(
-                        buf, p
+            # Ethernet, IPv4 without options or IPv6 without extension headers, TCP, not
+            # a fragment: one struct call reads every field; the addresses are alen bytes
+            # from a, the TCP header follows them. Anything else: _ether.
+            if et0 == 0x08 and not et1 and caplen >= 54:  # IPv4
+                vihl, tot, frag, ttl, proto, sport, dport, seq, ack, doff, flags, win = unpack4(
+                    buf, rec
+                )
+                if vihl != 0x45 or proto != 6 or frag & 0x3FFF or tot < 40:
+                    general(buf, rec + 16, caplen, wirelen, ts)
+                    continue
+                version = 4
+                a = rec + 42
+                alen = 8
+                tot = tot if tot <= wirelen - 14 else wirelen - 14  # no min() call here
+                hlen = (doff >> 2) & 0x3C
+                seglen = tot - 20 - hlen
+            elif et0 == 0x86 and et1 == 0xDD and caplen >= 74:  # IPv6
+                vtc, plen, nh, ttl, sport, dport, seq, ack, doff, flags, win = unpack6(buf, rec)
+                if nh != 6 or vtc >> 28 != 6 or not plen:
+                    general(buf, rec + 16, caplen, wirelen, ts)
+                    continue
+                version = 6
+                a = rec + 38
+                alen = 32
+                tot = 40 + plen
+                tot = tot if tot <= wirelen - 14 else wirelen - 14
+                hlen = (doff >> 2) & 0x3C
+                seglen = tot - 40 - hlen
+            else:
+                general(buf, rec + 16, caplen, wirelen, ts)
+                continue
+            if hlen < 20 or seglen < 0:
+                self.bad += 1
+                continue
+            key = buf[a : a + alen + 4]  # src + dst + sport + dport: the direction's key
+            idx = index_get(key)
+            if idx is None:
+                n = segment(key, seq, ack, flags, win, seglen, ts)  # a new conversation
+            else:
+                # TcpFlowTable.segment()'s fast path (see there for what it does).
+                r = idx * REC_SIZE
+                if idx & 1:
+                    r_next, r_lastack, rmax, nextseq, lastack, maxack, dupacks, window, fl = (
+                        _unpack_hot_2n1(slab, r - REC_SIZE)
                     )
-                    if vihl == 0x45 and proto == 6 and not frag & 0x3FFF and tot >= 40:
-                        tot = tot if tot <= wirelen - 14 else wirelen - 14
-                        hlen = (doff >> 2) & 0x3C
-                        seglen = tot - 20 - hlen
-                        if hlen < 20 or seglen < 0:
-                            self.bad += 1
-                            continue
-                        n = segment(buf[p + 26 : p + 38], seq, ack, flags, win, seglen, ts)
-                        if n or want[sport] or want[dport]:
-                            tcp_rest(
-                                buf,
-                                p + 26,
-                                8,
-                                p + 34,
-                                p + caplen,
-                                ts,
-                                4,
-                                ttl,
-                                tot,
-                                sport,
-                                dport,
-                                seq,
-                                ack,
-                                flags,
-                                hlen,
-                                seglen,
-                                n,
-                            )
-                        continue
-                elif et == ETH_IPV6 and caplen >= 74:
-                    vtc, plen, nh, hlim, sport, dport, seq, ack, doff, flags, win = unpack6(buf, p)
-                    if nh == 6 and vtc >> 28 == 6 and plen:
-                        tot = 40 + plen
-                        tot = tot if tot <= wirelen - 14 else wirelen - 14
-                        hlen = (doff >> 2) & 0x3C
-                        seglen = tot - 40 - hlen
-                        if hlen < 20 or seglen < 0:
-                            self.bad += 1
-                            continue
-                        n = segment(buf[p + 22 : p + 58], seq, ack, flags, win, seglen, ts)
-                        if n or want[sport] or want[dport]:
-                            tcp_rest(
-                                buf,
-                                p + 22,
-                                32,
-                                p + 54,
-                                p + caplen,
-                                ts,
-                                6,
-                                hlim,
-                                tot,
-                                sport,
-                                dport,
-                                seq,
-                                ack,
-                                flags,
-                                hlen,
-                                seglen,
-                                n,
-                            )
-                        continue
-            general(buf, p, caplen, wirelen, ts)
+                else:
+                    nextseq, lastack, maxack, dupacks, window, fl, r_next, r_lastack, rmax = (
+                        _unpack_hot_2n(slab, r)
+                    )
+                if (
+                    flags & 0x17 == 0x10
+                    and fl & _SETTLED_MASK == _SETTLED
+                    and seq == nextseq
+                    and seq
+                    and seglen != 1
+                    # not data the peer already acked (spurious retransmission):
+                    # (r_lastack - nseq) & M32 with nseq = (seq + seglen) & M32
+                    and not (seglen and r_lastack and ((r_lastack - seq - seglen) & M32) < HALF)
+                ):
+                    n = 0
+                    fl = (fl & ~(F_KEEPALIVE | F_ZWP)) | F_WIN_SEEN
+                    if seglen:
+                        nseq = (seq + seglen) & M32
+                        if ack != lastack:
+                            dupacks = 0
+                        if seq == maxack or not maxack:
+                            maxack = nseq
+                        _pack_advanced(slab, r, nseq, ack, maxack, dupacks, win, fl, 0, ts, ts)
+                    else:
+                        if ack != lastack:
+                            dupacks = 0
+                        elif (
+                            win
+                            and win == window
+                            and dupacks < 0xFFFF
+                            and not slab[(idx ^ 1) * REC_SIZE + _OFF_FLAGS] & F_KEEPALIVE
+                        ):
+                            dupacks += 1
+                        if not maxack:
+                            maxack = nextseq
+                        _pack_acked(slab, r + _OFF_LASTACK, ack, maxack, dupacks, win, fl, 0, ts)
+                    if rmax and ((rmax - ack) & M32) >= HALF:
+                        roff = (idx ^ 1) * REC_SIZE
+                        _pack_u32(slab, roff + _OFF_MAXACK, r_next)
+                        slab[roff + _OFF_FLAGS2] = F2_ACKED_UNSEEN
+                else:
+                    n = general_segment(idx, seq, ack, flags, win, seglen, ts)
+            if n or want[sport] or want[dport]:
+                tcp_rest(
+                    buf,
+                    a,
+                    alen,
+                    a + alen,
+                    off,
+                    ts,
+                    version,
+                    ttl,
+                    tot,
+                    sport,
+                    dport,
+                    seq,
+                    ack,
+                    flags,
+                    hlen,
+                    seglen,
+                    n,
+                )
         return off, packets, ts
 
     def _ether(self, buf: bytes, off: int, caplen: int, wirelen: int, ts: int) -> None:

@@ -31,8 +31,8 @@ PCAPNG_SHB = 0x0A0D0D0A
 PCAPNG_BOM = 0x1A2B3C4D
 
 HandlerFor = Callable[[int], FrameHandler]
-WalkerFor = Callable[[int, Callable[[bytes, int], tuple[int, ...]], int], PcapWalker | None]
-"""(linktype, record-header unpacker, fraction-to-ns factor) -> a pcap record walker
+WalkerFor = Callable[[int, str, int], PcapWalker | None]
+"""(linktype, byte order, fraction-to-ns factor) -> a pcap record walker
 (see :meth:`~trafex.detect.decode.Decoder.pcap_walker`), or None."""
 OnChunk = Callable[[int, int], bool]
 """Called after each chunk with (packets so far, time of the last packet in ns);
@@ -83,7 +83,7 @@ class CaptureFile:
             self.linktypes.append(linktype)
             frac_ns = 1 if magic == PCAP_MAGIC_NS else 1000
             unpack = struct.Struct(order + "IIII").unpack_from
-            walk = walker_for(linktype, unpack, frac_ns) if walker_for is not None else None
+            walk = walker_for(linktype, order, frac_ns) if walker_for is not None else None
             self._pcap(f, unpack, frac_ns, handler_for(linktype), on_chunk, walk)
 
     def _pcap(

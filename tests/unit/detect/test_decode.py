@@ -155,20 +155,23 @@ def test_pcap_walker_equals_ether_handler(cut: int, at: int, junk: bytes, which:
     buf = bytes(records)
     header = struct.Struct("<IIII").unpack_from
 
+    def read(handle: Any, pos: int) -> int:
+        """The reader's own loop (what it does with the records a walker leaves)."""
+        while pos + 16 <= len(buf) - 10:
+            sec, frac, caplen, wirelen = header(buf, pos)
+            handle(buf, pos + 16, caplen, wirelen, sec * 1_000_000_000 + frac * 1000)
+            pos += 16 + caplen
+        return pos
+
     walked, walked_flows, walked_found = _recording_decoder()
-    walk = walked.pcap_walker(1, header, 1000)
+    walk = walked.pcap_walker(1, "<", 1000)
     assert walk is not None
-    off, packets, last_ts = walk(buf, 0, len(buf))
+    off, packets, _ = walk(buf, 0, len(buf))
+    assert packets >= len(frames) - 2  # it leaves the records in the last 30 bytes
+    read(walked.handler(1), off)
 
     handled, handled_flows, handled_found = _recording_decoder()
-    handle = handled.handler(1)
-    pos = ts = 0
-    while pos + 16 <= len(buf) - 10:
-        sec, frac, caplen, wirelen = header(buf, pos)
-        ts = sec * 1_000_000_000 + frac * 1000
-        handle(buf, pos + 16, caplen, wirelen, ts)
-        pos += 16 + caplen
-    assert (off, packets, last_ts) == (pos, len(frames), ts)
+    read(handled.handler(1), 0)
     for name in ("bad", "non_ip", "fragments", "unsupported", "detections"):
         assert getattr(walked, name) == getattr(handled, name), name
     assert walked_flows._slab == handled_flows._slab
@@ -177,7 +180,6 @@ def test_pcap_walker_equals_ether_handler(cut: int, at: int, junk: bytes, which:
 
 
 def test_pcap_walker_only_for_ethernet_with_a_flow_table() -> None:
-    header = struct.Struct("<IIII").unpack_from
     decoder, _ = _decoder()
-    assert decoder.pcap_walker(101, header, 1000) is None
-    assert Decoder([], TcpFlowTable(), lambda d: None).pcap_walker(1, header, 1000) is None
+    assert decoder.pcap_walker(101, "<", 1000) is None
+    assert Decoder([], TcpFlowTable(), lambda d: None).pcap_walker(1, "<", 1000) is None
