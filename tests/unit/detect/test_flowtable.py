@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 import tempfile
 from pathlib import Path
 
@@ -194,3 +195,34 @@ def test_state_is_a_readable_copy() -> None:
     assert state.fin and not state.rst
     assert state.last_seen_ns == 2 * SEC
     assert table.state(_key(10)) is None
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(events, st.booleans())
+def test_pcap_walker_fast_path_equals_general_path(evs: list[Event], handshake: bool) -> None:
+    """The decoder's pcap walker, which inlines segment()'s fast path, leaves the table
+    byte for byte as _general alone does, and flags the same segments."""
+    from trafex.detect.decode import Decoder
+    from trafex.detect.retransmit import RetransmitConfig, RetransmitDetector
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = write_trace(Path(tmp) / "r.pcap", evs, handshake).read_bytes()[24:]
+    tables: list[TcpFlowTable] = []
+    found: list[list[object]] = [[], []]
+    for table, seen in zip((TcpFlowTable(), _GeneralOnly()), found, strict=True):
+        det = RetransmitDetector(RetransmitConfig(threshold=1))
+        decoder = Decoder([det], table, seen.append)
+        if type(table) is TcpFlowTable:
+            walk = decoder.pcap_walker(1, "<", 1000)
+            assert walk is not None
+            off, _, _ = walk(data, 0, len(data))
+        else:
+            off = 0
+        handle = decoder.handler(1)
+        while off < len(data):  # what the walker leaves (the last records), as the reader
+            sec, usec, caplen, wirelen = struct.unpack_from("<IIII", data, off)
+            handle(data, off + 16, caplen, wirelen, sec * SEC + usec * 1000)
+            off += 16 + caplen
+        tables.append(table)
+    assert tables[0]._slab == tables[1]._slab
+    assert found[0] == found[1]
