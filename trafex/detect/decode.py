@@ -250,10 +250,9 @@ class Decoder:
         """A walker for a chunk of classic-pcap records of ``linktype``, or None.
 
         ``order`` is the file's byte order (``<`` or ``>``), ``frac_ns`` turns a
-        record's time fraction into nanoseconds. Only
-        Ethernet with a flow table (a retransmission detector) has one: the walker is
-        the pcap reader's record loop and ether()'s fast path in one function, which
-        saves a Python call per packet and re-binding everything ether() reads of self.
+        record's time fraction into nanoseconds. Only Ethernet with a flow table (a
+        retransmission detector) has one: the pcap reader's record loop, ether()'s
+        fast path and the flow table's in one function (see :meth:`_walk_ether`).
         """
         if linktype & 0x0FFFFFFF != LINKTYPE_ETHERNET or self._flows is None:
             return None
