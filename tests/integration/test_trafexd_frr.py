@@ -331,7 +331,8 @@ def test_trafexd_restart_keeps_rules_and_expires_the_due(clean: tuple[FrrRouter,
 
 def test_ctl_round_trip(clean: tuple[FrrRouter, Trafexd], tmp_path: Path) -> None:
     """trafex-ctl add-flow --json prints the stored rule with its id; list-flows --json
-    is an array; del-flow by id withdraws it; a bad rule is one line and exit 2."""
+    is an array; del-flow by id withdraws it; a bad rule is one line and exit 2;
+    status --json shows a healthy sidecar with nothing failed or queued."""
     router, trafexd = clean
     ctl = [sys.executable, "-m", "trafex.cli.ctl", "--target", trafexd.api]
     import json
@@ -367,3 +368,11 @@ def test_ctl_round_trip(clean: tuple[FrrRouter, Trafexd], tmp_path: Path) -> Non
     assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
     subprocess.run([*ctl, "del-flow", rule["id"]], capture_output=True, text=True, check=True)
     router.wait_flowspec("ipv6", 0)
+    status = json.loads(
+        subprocess.run(
+            [*ctl, "status", "--json"], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    side = status["sidecar"]
+    assert (side["healthy"], side["send_failures"], side["queued_paths"]) == (True, 0, 0)
+    assert (status["flows"], {p["state"] for p in status["peers"]}) == (0, {"established"})

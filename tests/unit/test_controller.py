@@ -131,6 +131,8 @@ def test_a_failed_send_leaves_the_change_stored(
     ctl.flush()
     assert [rule(1).key] == [i.key for i in ctl.flows()]
     assert fake.log == []
+    assert (ctl.send_failures, ctl.last_send_error) == (1, "gobgpd said no")
+    assert ctl.queued_paths == 0
 
 
 def test_sidecar_down_stores_and_says_not_announced(tmp_path: Path) -> None:

@@ -321,6 +321,9 @@ def cmd_status(stub: Any, args: argparse.Namespace) -> int:
             "pid": side.pid or None,
             "restarts": side.restarts,
             "error": side.error or None,
+            "send_failures": side.send_failures,
+            "last_send_error": side.last_send_error or None,
+            "queued_paths": side.queued_paths,
         },
         "peers": [
             {
@@ -339,7 +342,12 @@ def cmd_status(stub: Any, args: argparse.Namespace) -> int:
     lines = [
         f"trafexd {status.version}, AS {status.asn}, router-id {status.router_id}",
         f"sidecar: gobgpd {side.version or '?'} at {side.api}, {health}, "
-        f"pid {side.pid or '-'}, restarts {side.restarts}",
+        f"pid {side.pid or '-'}, restarts {side.restarts}, queued paths {side.queued_paths}",
+        *(
+            [f"sends failed: {side.send_failures} (last: {side.last_send_error})"]
+            if side.send_failures
+            else []
+        ),
         f"intents: {status.flows} FlowSpec rule(s), {status.routes} route(s); "
         f"last reconcile {data['last_reconcile'] or 'never'}",
         "",

@@ -99,6 +99,8 @@ class Controller:
         self._in_flight: deque[tuple[Future[None], int]] = deque()  # (send, paths), oldest first
         self._in_flight_paths = 0
         self._flight_lock = threading.Lock()
+        self.send_failures = 0  # sends that failed after their change was accepted
+        self.last_send_error = ""
         self._intents: dict[str, Intent] = {}  # key → intent
         self._ids: dict[str, str] = {}  # id → key
         # (expires_at, key) of every intent with a TTL, soonest first; an entry whose
@@ -278,7 +280,7 @@ class Controller:
         if not self._sidecar_up():
             raise SidecarError("gobgpd is down", unavailable=True)
         sent = self._submit(items, withdraw=withdraw)
-        sent.add_done_callback(lambda done: _log_failure(done, len(items), withdraw))
+        sent.add_done_callback(lambda done: self._sent(done, len(items), withdraw))
         with self._flight_lock:
             self._in_flight.append((sent, len(items)))
             self._in_flight_paths += len(items)
@@ -303,6 +305,27 @@ class Controller:
                     return
                 oldest = self._in_flight[0][0]
             futures.wait([oldest])
+
+    def _sent(self, sent: Future[None], count: int, withdraw: bool) -> None:
+        """A queued send finished: count and log a failure (the reconciler repairs it)."""
+        error = sent.exception()
+        if error is None:
+            return
+        self.send_failures += 1
+        self.last_send_error = str(error)
+        log.warning(
+            "sidecar.send_failed",
+            withdraw=withdraw,
+            count=count,
+            error=str(error),
+            note="stored; the next reconcile sends it",
+        )
+
+    @property
+    def queued_paths(self) -> int:
+        """Paths accepted and queued for GoBGP, not yet taken."""
+        with self._flight_lock:
+            return sum(n for sent, n in self._in_flight if not sent.done())
 
     def flush(self) -> None:
         """Wait until GoBGP has taken every queued send (tests, shutdown)."""
@@ -365,18 +388,6 @@ class Controller:
             kind = EventKind.ROUTE_EXPIRED if expired_ else EventKind.ROUTE_WITHDRAWN
             subject = str(intent.route.prefix)
         self._events.publish(Event(kind, intent.meta.id, subject))
-
-
-def _log_failure(sent: Future[None], count: int, withdraw: bool) -> None:
-    error = sent.exception()
-    if error is not None:
-        log.warning(
-            "sidecar.send_failed",
-            withdraw=withdraw,
-            count=count,
-            error=str(error),
-            note="stored; the next reconcile sends it",
-        )
 
 
 def _item(intent: Intent) -> Announceable:
