@@ -34,7 +34,9 @@ from trafex.model.flowspec import (
     evaluate,
     expand_not_equal,
     float32,
+    frame_nlri,
     network_text,
+    unframe_nlri,
 )
 from trafex.model.grammar import parse_match, parse_rule
 
@@ -288,6 +290,13 @@ def test_wire_uses_two_length_bytes_from_240() -> None:
     """From 240 bytes the length is 2 bytes with the top nibble 0xf (RFC 8955 §4.1)."""
     match = FlowMatch(V4, port=_ports(79, 1))
     assert b"\xf0\xf0" + match.encode() == match.wire()
+
+
+@pytest.mark.parametrize("size", [0, 1, 239, 240, 4095])
+def test_unframe_takes_off_what_frame_puts_on(size: int) -> None:
+    body = bytes(range(256)) * 16
+    body = body[:size]
+    assert body == unframe_nlri(frame_nlri(body))
 
 
 # ---------------------------------------------------------------------------------------

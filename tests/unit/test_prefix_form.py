@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trafex.bgp.attributes import DecodeError
-from trafex.bgp.prefix_form import from_gobgp, to_gobgp, with_length
+from trafex.bgp.prefix_form import from_gobgp, to_gobgp
 from trafex.model.flowspec import Family, FlowMatch
 from trafex.model.grammar import parse_match
 
@@ -47,8 +47,3 @@ def test_ipv4_is_never_converted() -> None:
 def test_truncated_or_impossible_prefixes(body: str) -> None:
     with pytest.raises(DecodeError):
         from_gobgp(Family.IPV6, bytes.fromhex(body))
-
-
-def test_with_length() -> None:
-    assert with_length(b"ab") == b"\x02ab"
-    assert b"\xf0\xf0" + bytes(240) == with_length(bytes(240))

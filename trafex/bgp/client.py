@@ -15,10 +15,10 @@ import grpc.experimental
 
 from trafex.bgp import prefix_form
 from trafex.bgp.attributes import actions_from_attributes
-from trafex.bgp.encode import FAMILIES, DecodeError, decode_path, flow_path, nlri_body, route_path
+from trafex.bgp.encode import FAMILIES, DecodeError, decode_path, flow_path, route_path
 from trafex.bgp.stubs import gobgp_pb2, gobgp_pb2_grpc
 from trafex.model.errors import TrafexError, ValidationError
-from trafex.model.flowspec import Family, FlowActions, FlowMatch, FlowRule
+from trafex.model.flowspec import Family, FlowActions, FlowMatch, FlowRule, unframe_nlri
 from trafex.model.route import UnicastRoute
 
 Announceable = FlowRule | UnicastRoute
@@ -76,7 +76,7 @@ _FAMILY_NAMES = {(f.afi, f.safi): name for name, f in FAMILIES.items()}
 
 def nlri_key(family: str, nlri_binary: bytes) -> str:
     """Our key for a FlowSpec NLRI as GoBGP returns it (with its length prefix)."""
-    body = prefix_form.from_gobgp(Family(family), nlri_body(nlri_binary))
+    body = prefix_form.from_gobgp(Family(family), unframe_nlri(nlri_binary))
     return f"{family}:{body.hex()}"
 
 

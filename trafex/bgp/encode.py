@@ -15,7 +15,7 @@ from trafex.bgp import attributes, prefix_form
 from trafex.bgp.attributes import DecodeError
 from trafex.bgp.stubs import attribute_pb2, gobgp_pb2
 from trafex.model.errors import ValidationError
-from trafex.model.flowspec import Family, FlowMatch, FlowRule
+from trafex.model.flowspec import Family, FlowMatch, FlowRule, frame_nlri, unframe_nlri
 from trafex.model.nlri import decode_nlri
 from trafex.model.route import UnicastRoute
 
@@ -24,7 +24,6 @@ __all__ = [
     "DecodeError",
     "decode_path",
     "flow_path",
-    "nlri_body",
     "route_path",
 ]
 
@@ -63,7 +62,7 @@ def flow_path(rule: FlowRule | FlowMatch, *, withdraw: bool = False) -> Any:
     prefix with an offset, see :mod:`trafex.bgp.prefix_form`).
     """
     match = rule if isinstance(rule, FlowMatch) else rule.match
-    nlri = prefix_form.with_length(prefix_form.to_gobgp(match.family, match.encode()))
+    nlri = frame_nlri(prefix_form.to_gobgp(match.family, match.encode()))
     path = gobgp_pb2.Path(
         family=_flowspec_family(match.family), nlri_binary=nlri, is_withdraw=withdraw
     )
@@ -177,11 +176,6 @@ def _decode_route(path: Any, v4: bool) -> UnicastRoute:
     return UnicastRoute(prefix, next_hop, communities, large, local_pref, med)
 
 
-def nlri_body(nlri: bytes) -> bytes:
-    """A FlowSpec NLRI without its 1- or 2-byte length prefix (RFC 8955 §4)."""
-    return nlri[2:] if nlri and nlri[0] >= 0xF0 else nlri[1:]
-
-
 def decode_path(path: Any) -> FlowRule | UnicastRoute:
     """A GoBGP path back into the model (what GoBGP holds, for reconciling and tests).
 
@@ -194,7 +188,7 @@ def decode_path(path: Any) -> FlowRule | UnicastRoute:
         if not path.nlri_binary:
             raise DecodeError("a FlowSpec path without its binary NLRI")
         try:
-            body = prefix_form.from_gobgp(fam, nlri_body(path.nlri_binary))
+            body = prefix_form.from_gobgp(fam, unframe_nlri(path.nlri_binary))
             match = decode_nlri(fam, body)
         except (ValidationError, DecodeError) as error:
             raise DecodeError(f"FlowSpec NLRI trafex cannot model: {error}") from None

@@ -76,10 +76,3 @@ def to_gobgp(family: Family, body: bytes) -> bytes:
 def from_gobgp(family: Family, body: bytes) -> bytes:
     """NLRI component bytes (no length prefix) from GoBGP's form to RFC 8956's."""
     return _convert(body, to_gobgp=False) if _needs_conversion(family, body) else body
-
-
-def with_length(body: bytes) -> bytes:
-    """NLRI component bytes with their 1- or 2-byte length prefix (RFC 8955 §4)."""
-    if len(body) < 240:
-        return bytes([len(body)]) + body
-    return (0xF000 | len(body)).to_bytes(2, "big") + body

@@ -534,10 +534,20 @@ class FlowMatch:
 
     def wire(self) -> bytes:
         """The NLRI as on the wire, with its 1- or 2-byte length prefix."""
-        body = self.encode()
-        if len(body) < 240:
-            return bytes([len(body)]) + body
-        return struct.pack("!H", 0xF000 | len(body)) + body
+        return frame_nlri(self.encode())
+
+
+def frame_nlri(body: bytes) -> bytes:
+    """FlowSpec NLRI component bytes with their length prefix (RFC 8955 §4): one byte
+    below 240, else two bytes 0xFnnn."""
+    if len(body) < 240:
+        return bytes([len(body)]) + body
+    return struct.pack("!H", 0xF000 | len(body)) + body
+
+
+def unframe_nlri(nlri: bytes) -> bytes:
+    """The component bytes of a FlowSpec NLRI, without its 1- or 2-byte length prefix."""
+    return nlri[2:] if nlri and nlri[0] >= 0xF0 else nlri[1:]
 
 
 def _encode_prefix(prefix: FlowPrefix) -> bytes:
