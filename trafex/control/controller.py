@@ -279,18 +279,17 @@ class Controller:
             return
         if not self._sidecar_up():
             raise SidecarError("gobgpd is down", unavailable=True)
-        sent = self._submit(items, withdraw=withdraw)
+        send = self._client.withdraw if withdraw else self._client.announce
+        sent = self._submit(send, items)
         sent.add_done_callback(lambda done: self._sent(done, len(items), withdraw))
         with self._flight_lock:
             self._in_flight.append((sent, len(items)))
             self._in_flight_paths += len(items)
 
-    def _submit(self, items: Sequence[Withdrawable], *, withdraw: bool) -> Future[None]:
+    def _submit(self, send: Callable[..., None], items: Sequence[Withdrawable]) -> Future[None]:
+        """Queue one call of the GoBGP client's ``send`` (announce or withdraw)."""
         try:
-            if withdraw:
-                return self._sender.submit(self._client.withdraw, items, batch_size=self._batch)
-            announce = [i for i in items if isinstance(i, FlowRule | UnicastRoute)]
-            return self._sender.submit(self._client.announce, announce, batch_size=self._batch)
+            return self._sender.submit(send, items, batch_size=self._batch)
         except RuntimeError:  # closed: trafexd is stopping
             raise SidecarError("trafexd is stopping", unavailable=True) from None
 
@@ -347,8 +346,10 @@ class Controller:
             todo: Plan = plan(desired, actual)
             withdraw = [_withdrawable(key, actual[key]) for key in todo.withdraw_keys]
             gone = [w for w in withdraw if w is not None]
-            withdrawn = self._submit(gone, withdraw=True) if gone else None
-            announced = self._submit(todo.announce, withdraw=False) if todo.announce else None
+            withdrawn = self._submit(self._client.withdraw, gone) if gone else None
+            announced = (
+                self._submit(self._client.announce, todo.announce) if todo.announce else None
+            )
         for sent in (withdrawn, announced):
             if sent is not None:
                 sent.result()  # SidecarError: the caller retries the whole reconcile
