@@ -690,24 +690,7 @@ class Decoder:
         elif proto == 17:
             self._udp(buf, q + 12, 8, p, end, tot - ihl, ts, 4, ttl, tot)
         else:
-            if self._per_packet:
-                self._packet(
-                    ts,
-                    4,
-                    buf[q + 12 : q + 16],
-                    buf[q + 16 : q + 20],
-                    proto,
-                    0,
-                    0,
-                    ttl,
-                    tot,
-                    0,
-                    0,
-                    0,
-                    False,
-                )
-            if proto in {4, 41, 47}:
-                self._ip_tunnel(proto, buf, p, end, tot - ihl, ts)
+            self._other(buf, q + 12, 4, proto, ttl, tot, p, end, tot - ihl, ts)
 
     def _ip6(self, buf: bytes, q: int, end: int, rlen: int, ts: int) -> None:
         if q + 40 > end:
@@ -773,24 +756,30 @@ class Decoder:
         elif nh == 17:
             self._udp(buf, q + 8, 32, p, end, l4len, ts, 6, hlim, tot)
         else:
-            if self._per_packet:
-                self._packet(
-                    ts,
-                    6,
-                    buf[q + 8 : q + 24],
-                    buf[q + 24 : q + 40],
-                    nh,
-                    0,
-                    0,
-                    hlim,
-                    tot,
-                    0,
-                    0,
-                    0,
-                    False,
-                )
-            if nh in {4, 41, 47}:
-                self._ip_tunnel(nh, buf, p, end, l4len, ts)
+            self._other(buf, q + 8, 16, nh, hlim, tot, p, end, l4len, ts)
+
+    def _other(
+        self,
+        buf: bytes,
+        a: int,
+        alen: int,
+        proto: int,
+        ttl: int,
+        tot: int,
+        p: int,
+        end: int,
+        l4len: int,
+        ts: int,
+    ) -> None:
+        """A packet that is neither TCP nor UDP (IPv4 or IPv6: ``alen`` 4 or 16, the
+        source address at ``a``, the destination right after it): per-packet
+        detectors see it; IP-in-IP and GRE are opened."""
+        if self._per_packet:
+            version = 4 if alen == 4 else 6
+            src, dst = buf[a : a + alen], buf[a + alen : a + 2 * alen]
+            self._packet(ts, version, src, dst, proto, 0, 0, ttl, tot, 0, 0, 0, False)
+        if proto in {4, 41, 47}:
+            self._ip_tunnel(proto, buf, p, end, l4len, ts)
 
     def _ip_tunnel(self, proto: int, buf: bytes, p: int, end: int, rlen: int, ts: int) -> None:
         """IP-in-IP, IPv6-in-IP and GRE: decode the inner packet (depth-limited)."""
