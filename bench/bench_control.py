@@ -18,8 +18,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
-from frr import HOST_V6, FrrRouter, Neighbor  # noqa: E402
-from trafexd import Trafexd, free_port  # noqa: E402
+from frr import FrrRouter  # noqa: E402
+from peered import peered  # noqa: E402
+from trafexd import Trafexd  # noqa: E402
 
 from trafex.bgp.client import GobgpClient  # noqa: E402
 from trafex.bgp.stubs import trafex_pb2 as pb  # noqa: E402
@@ -126,19 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hold", type=int, default=100_000, help="0 to skip")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="trafex-bench."))
-    port = free_port()
-    router = FrrRouter(workdir / "frr", neighbors=[Neighbor(HOST_V6, 65010, port=port)])
-    trafexd = None
-    try:
-        router.start()
-        trafexd = Trafexd(
-            workdir / "trafexd",
-            [(router.router_v6, 65000, router.host_v6, ["ipv6-flowspec"])],
-            listen_port=port,
-            listen_addresses=[router.host_v6],
-            reconcile_interval=30,  # trafexd's default (the tests' fixture uses 5)
-        ).start()
-        router.wait_established(timeout=30)
+    # trafexd's default reconcile interval (the tests use 5 s: a reconcile would land
+    # in most runs).
+    with peered(workdir, (6,), reconcile_interval=30) as (router, trafexd):
         assert trafexd.process is not None
         pid = trafexd.process.pid
         for clients in args.clients:
@@ -170,10 +161,6 @@ def main(argv: list[str] | None = None) -> int:
                 f"trafexd RSS {_rss_kib(pid, 'VmRSS') / 1024:.1f} MiB "
                 f"(peak {_rss_kib(pid, 'VmHWM') / 1024:.1f} MiB)"
             )
-    finally:
-        if trafexd is not None:
-            trafexd.close()
-        router.close()
     return 0
 
 

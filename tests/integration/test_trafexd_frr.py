@@ -18,8 +18,9 @@ from typing import Any
 
 import grpc
 import pytest
-from frr import HOST_V4, HOST_V6, FrrFlowEntry, FrrRouter, Neighbor, frr_missing_reason
-from trafexd import Trafexd, free_port, wait_for
+from frr import FrrFlowEntry, FrrRouter
+from peered import peered, skip_unless_possible
+from trafexd import Trafexd, wait_for
 
 from trafex.bgp.stubs import trafex_pb2 as pb
 
@@ -109,35 +110,9 @@ V6_RULES: list[tuple[str, dict[str, Any]]] = [
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FrrRouter, Trafexd]]:
-    reason = frr_missing_reason()
-    if reason:
-        pytest.skip(reason)
-    if os.geteuid() != 0:
-        pytest.skip("needs root for network namespaces")
-    workdir = tmp_path_factory.mktemp("lab")
-    port = free_port()
-    router = FrrRouter(
-        workdir / "frr",
-        neighbors=[Neighbor(HOST_V4, 65010, port=port), Neighbor(HOST_V6, 65010, port=port)],
-    )
-    trafexd: Trafexd | None = None
-    try:
-        router.start()
-        trafexd = Trafexd(
-            workdir / "trafexd",
-            [
-                (router.router_v4, 65000, router.host_v4, ["ipv4-unicast", "ipv4-flowspec"]),
-                (router.router_v6, 65000, router.host_v6, ["ipv6-unicast", "ipv6-flowspec"]),
-            ],
-            listen_port=port,
-            listen_addresses=[router.host_v4, router.host_v6],
-        ).start()
-        router.wait_established(timeout=30)
-        yield router, trafexd
-    finally:
-        if trafexd is not None:
-            trafexd.close()
-        router.close()
+    skip_unless_possible()
+    with peered(tmp_path_factory.mktemp("lab")) as pair:
+        yield pair
 
 
 def _clear(trafexd: Trafexd) -> None:

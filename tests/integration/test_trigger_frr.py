@@ -10,7 +10,6 @@ prints the same intents without sending anything.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from frr import HOST_V6, FrrRouter, Neighbor, frr_missing_reason
-from trafexd import Trafexd, free_port
+from frr import FrrRouter
+from peered import peered, skip_unless_possible
+from trafexd import Trafexd
 
 from trafex.bgp.stubs import trafex_pb2 as pb
 
@@ -80,29 +80,9 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FrrRouter, Trafexd]]:
-    reason = frr_missing_reason()
-    if reason:
-        pytest.skip(reason)
-    if os.geteuid() != 0:
-        pytest.skip("needs root for network namespaces")
-    workdir = tmp_path_factory.mktemp("trigger-lab")
-    port = free_port()
-    router = FrrRouter(workdir / "frr", neighbors=[Neighbor(HOST_V6, 65010, port=port)])
-    trafexd: Trafexd | None = None
-    try:
-        router.start()
-        trafexd = Trafexd(
-            workdir / "trafexd",
-            [(router.router_v6, 65000, router.host_v6, ["ipv6-unicast", "ipv6-flowspec"])],
-            listen_port=port,
-            listen_addresses=[router.host_v6],
-        ).start()
-        router.wait_established(timeout=30)
-        yield router, trafexd
-    finally:
-        if trafexd is not None:
-            trafexd.close()
-        router.close()
+    skip_unless_possible()
+    with peered(tmp_path_factory.mktemp("trigger-lab"), (6,)) as pair:
+        yield pair
 
 
 def detect(pcap: Path, blocklist: Path, *extra: str) -> subprocess.CompletedProcess[str]:
