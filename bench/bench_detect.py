@@ -7,8 +7,9 @@ ten for a name of the talk's ``BAD_QUERIES``), written record by record from
 byte templates with ``struct``. TCP frames are captured with a 128-byte snaplen (as a sensor on a
 mirror port would), DNS frames whole. Then prints:
 
-- trafex packets/s, best of ``--repeat`` runs (retransmit + dns detectors, and with
-  volumetric too) and peak RSS of this process,
+- trafex packets/s, best of ``--repeat`` runs with every run's time (retransmit + dns
+  detectors, and with volumetric too), once more record by record (the decoder
+  without its numpy batches, ``trafex.detect.batch``), and peak RSS of this process,
 - the talk's loop on the first ``--scapy-packets`` packets, and the ratio: its
   code as shown in the talk (``scapy.sniff(filter=..., prn=process_packet)``,
   ``FlowKey.from_packet``, a ``FlowStatus`` per flow comparing ``(seq, ack)``
@@ -202,10 +203,21 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_trafex(path: Path, volumetric: bool, repeat: int = 1) -> tuple[int, float, int, int]:
-    """The best (shortest) of ``repeat`` runs: the machine's other work only adds time."""
-    runs = [_run_trafex_once(path, volumetric) for _ in range(repeat)]
-    return min(runs, key=lambda run: run[1])
+def run_trafex(
+    path: Path, volumetric: bool, repeat: int = 1, batches: bool = True
+) -> tuple[int, float, int, int, list[float]]:
+    """The best (shortest) of ``repeat`` runs (the machine's other work only adds
+    time), and every run's seconds; ``batches=False``: record by record."""
+    from trafex.detect import decode
+
+    default = decode.BATCH_MIN
+    decode.BATCH_MIN = default if batches else None
+    try:
+        runs = [_run_trafex_once(path, volumetric) for _ in range(repeat)]
+    finally:
+        decode.BATCH_MIN = default
+    best = min(runs, key=lambda run: run[1])
+    return (*best, [run[1] for run in runs])
 
 
 def _run_trafex_once(path: Path, volumetric: bool) -> tuple[int, float, int, int]:
@@ -551,13 +563,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.live_only:
         run_live(path, args.live_rate, args.live_packets)
         return 0
-    packets, secs, dets, flows = run_trafex(path, volumetric=False, repeat=args.repeat)
+    packets, secs, dets, flows, times = run_trafex(path, volumetric=False, repeat=args.repeat)
     pps = packets / secs
     print(
         f"trafex (retransmit+dns, best of {args.repeat}): {packets} packets in {secs:.2f} s = "
-        f"{pps:,.0f} packets/s, {flows} TCP conversations, {dets} detections"
+        f"{pps:,.0f} packets/s, {flows} TCP conversations, {dets} detections "
+        f"(runs: {', '.join(f'{t:.2f} s' for t in times)})"
     )
-    packets_v, secs_v, dets_v, _ = run_trafex(path, volumetric=True, repeat=args.repeat)
+    packets_r, secs_r, dets_r, _, _ = run_trafex(path, volumetric=False, batches=False)
+    print(
+        f"trafex record by record (no numpy batches): {packets_r / secs_r:,.0f} packets/s, "
+        f"{dets_r} detections"
+    )
+    packets_v, secs_v, dets_v, _, _ = run_trafex(path, volumetric=True, repeat=args.repeat)
     print(
         f"trafex (+volumetric):    {packets_v} packets in {secs_v:.2f} s = "
         f"{packets_v / secs_v:,.0f} packets/s, {dets_v} detections"

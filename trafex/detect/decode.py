@@ -99,6 +99,7 @@ _U16 = struct.Struct("!H")
 _IPV6_EXT = frozenset({0, 43, 60, 51, 135, 139, 140})
 
 _SNAP = b"\xaa\xaa\x03"
+BATCH_MIN: int | None = 512  # see Decoder.batch_min
 
 
 class Decoder:
@@ -137,6 +138,9 @@ class Decoder:
             self._tcp_want[port] = 1
         self._flows = flows if self._retrans else None
         self.fragment_cache = FragmentCache()
+        # Chunks of at least this many pcap records are decoded in batches (see
+        # trafex.detect.batch); None: always record by record.
+        self.batch_min: int | None = BATCH_MIN
 
     # -- link layers -------------------------------------------------------------------
 
@@ -264,7 +268,11 @@ class Decoder:
         def walk(buf: bytes, off: int, size: int) -> tuple[int, int, int]:
             return self._walk_ether(buf, off, size, header, frac_ns)
 
-        return walk
+        if self.batch_min is None:
+            return walk
+        from trafex.detect.batch import BatchWalker
+
+        return BatchWalker(self, self._flows, order, frac_ns, walk, self.batch_min)
 
     def _walk_ether(
         self,

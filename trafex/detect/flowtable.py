@@ -202,6 +202,12 @@ class TcpFlowTable:
             rst=bool(fl & F_RST),
         )
 
+    def track(self, key: bytes, now: int) -> int:
+        """The record number of direction ``key``, its conversation opened (empty,
+        as for its first segment) when it is new."""
+        idx = self._index.get(key)
+        return self._open(key, now) if idx is None else idx
+
     def _open(self, key: bytes, now: int) -> int:
         if self._count >= self.config.max_flows:
             self._make_room(now)

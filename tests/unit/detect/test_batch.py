@@ -1,0 +1,378 @@
+"""The batch walker (numpy) decodes a chunk exactly as the decoder does record by record.
+
+The reference is ``Decoder.ether()`` called for every record, as the pcap reader
+does without a walker. On random mixes of TCP conversations (IPv4 and IPv6,
+handshakes, retransmissions, keep-alives, FINs, sequence numbers near 2**32),
+DNS over UDP and TCP, frames that the batch cannot prove harmless (VLAN-tagged
+copies of a conversation's segments, fragments, tunnels) and mutated frames,
+both leave the same flow table (byte for byte), the same counters and the same
+detector calls in the same order.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from trafex.detect import CaptureFile, Sensor, SensorConfig
+from trafex.detect import decode as decode_module
+from trafex.detect.batch import BatchWalker
+from trafex.detect.decode import Decoder
+from trafex.detect.detection import Detection
+from trafex.detect.detector import DetectorBase, Interests
+from trafex.detect.flowtable import FlowTableConfig, TcpFlowTable
+from trafex.detect.packet import PacketView
+
+from .tcptraces import events, trace_segments
+
+_MAC = b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01"
+
+
+class Recorder(DetectorBase):
+    """Records every call the decoder makes, with the packet's fields."""
+
+    name = "recorder"
+
+    def __init__(self, per_packet: bool) -> None:
+        self.interests = Interests(
+            packets=per_packet,
+            retransmissions=True,
+            udp_ports=frozenset({53}),
+            tcp_ports=frozenset({53}),
+        )
+        self.calls: list[tuple[Any, ...]] = []
+
+    @staticmethod
+    def _fields(pkt: PacketView) -> tuple[Any, ...]:
+        return (pkt.ts, pkt.version, pkt.src, pkt.dst, pkt.proto, pkt.sport, pkt.dport)
+
+    def on_retransmission(self, pkt: PacketView, count: int) -> Sequence[Detection]:
+        self.calls.append(("retrans", count, pkt.seq, pkt.ack, pkt.tcp_flags, *self._fields(pkt)))
+        return ()
+
+    def on_packet(self, pkt: PacketView) -> Sequence[Detection]:
+        self.calls.append(("packet", pkt.length, pkt.ttl, pkt.fragment, *self._fields(pkt)))
+        return ()
+
+    def on_payload(self, pkt: PacketView, payload: bytes) -> Sequence[Detection]:
+        self.calls.append(("payload", payload, *self._fields(pkt)))
+        return ()
+
+
+def _ip(v6: bool, c: int, client: bool, proto: int, body: bytes) -> bytes:
+    """An IP packet of conversation ``c`` (client to server when ``client``)."""
+    if v6:
+        a = bytes.fromhex("20010db8") + bytes(9) + c.to_bytes(2, "big") + b"\x01"
+        b = bytes.fromhex("20010db8") + bytes(9) + c.to_bytes(2, "big") + b"\x02"
+        src, dst = (a, b) if client else (b, a)
+        head = struct.pack("!IHBB", 0x60000000, len(body), proto, 64)
+        return b"\x86\xdd" + head + src + dst + body
+    a, b = bytes([10, c >> 8, c & 0xFF, 1]), bytes([10, c >> 8, c & 0xFF, 2])
+    src, dst = (a, b) if client else (b, a)
+    head = struct.pack("!BBHHHBBH", 0x45, 0, 20 + len(body), 1, 0, 64, proto, 0)
+    return b"\x08\x00" + head + src + dst + body
+
+
+def _tcp(
+    v6: bool, c: int, client: bool, port: int, seq: int, ack: int, flags: int, win: int, size: int
+) -> bytes:
+    ports = (40000 + c, port) if client else (port, 40000 + c)
+    body = struct.pack(
+        "!HHIIBBHHH", *ports, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, 0x50, flags, win, 0, 0
+    )
+    return _MAC + _ip(v6, c, client, 6, body + bytes(size))
+
+
+def _udp(v6: bool, c: int, sport: int, dport: int, payload: bytes) -> bytes:
+    body = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+    return _MAC + _ip(v6, c, False, 17, body)
+
+
+def _vlan(frame: bytes) -> bytes:
+    return frame[:12] + b"\x81\x00\x00\x64" + frame[12:]
+
+
+def _vxlan(frame: bytes) -> bytes:
+    """The frame in VXLAN (UDP to port 4789): the decoder opens it."""
+    return _udp(False, 200, 50000, 4789, b"\x08" + bytes(7) + frame)
+
+
+def _ip_options(frame: bytes) -> bytes:
+    """An IPv4 frame with 4 bytes of options (NOPs) added; others unchanged."""
+    if frame[12:14] != b"\x08\x00":
+        return frame
+    tot = struct.unpack_from("!H", frame, 16)[0]
+    head = bytearray(frame[14:34])
+    head[0] = 0x46
+    head[2:4] = struct.pack("!H", tot + 4)
+    return frame[:14] + bytes(head) + b"\x01" * 4 + frame[34:]
+
+
+_DNS = bytes.fromhex("abcd81800001000100000000") + b"\x03bad\x00\x00\x01\x00\x01"
+_DNS += b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\x0a\x00\x00\x05"
+
+# Extra frames: (kind, conversation, pick, time offset in µs).
+extras = st.lists(
+    st.tuples(st.integers(0, 8), st.integers(0, 5), st.integers(0, 1000), st.integers(0, 50_000)),
+    max_size=12,
+)
+conversations = st.lists(
+    st.tuples(
+        events,
+        st.booleans(),  # handshake
+        st.booleans(),  # IPv6
+        st.sampled_from([(1_000_000, 7_000_000), (0xFFFFFF00, 0xFFFFFFF0), (5, 0x7FFFFFF0)]),
+        st.sampled_from([443, 53]),  # 53: DNS over TCP, a watched port
+        st.integers(0, 20_000),  # start, µs
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+def _trace(convs: list[Any], more: list[Any]) -> list[tuple[int, bytes]]:
+    """(time in µs, frame) of the conversations and extra frames, in time order."""
+    frames: list[tuple[int, int, bytes]] = []  # (time, order, frame): stable by order
+    tcp: list[tuple[int, bytes]] = []
+    for c, (evs, handshake, v6, isn, port, start) in enumerate(convs):
+        for client, seq, ack, flags, win, size, t in trace_segments(evs, handshake, isn):
+            frame = _tcp(v6, c, client, port, seq, ack, flags, win, size)
+            tcp.append((t + start, frame))
+    for t, frame in tcp:
+        frames.append((t, len(frames), frame))
+    base = min(t for t, _ in tcp)
+    for kind, c, pick, dt in more:
+        v6 = bool(c & 1)
+        t = base + dt
+        if kind == 0:  # a DNS answer
+            frame = _udp(v6, c, 53, 33000 + c, _DNS)
+        elif kind == 1:  # UDP to a tunnel port (VXLAN)
+            frame = _udp(v6, c, 53, 4789, b"\x08" + bytes(7) + _MAC + b"\x08\x00" + bytes(20))
+        elif kind == 2:  # a VLAN-tagged copy of some segment: reaches the flow table
+            frame = _vlan(tcp[pick % len(tcp)][1])
+        elif kind == 3:  # an IPv4 fragment
+            frame = (
+                _MAC
+                + b"\x08\x00"
+                + struct.pack("!BBHHHBBH4s4s", 0x45, 0, 28, 9, 0x2000, 64, 6, 0, bytes(4), bytes(4))
+                + bytes(8)
+            )
+        elif kind == 4:  # ARP
+            frame = _MAC + b"\x08\x06" + bytes(28)
+        elif kind == 5:  # a segment cut short
+            frame = tcp[pick % len(tcp)][1][: 14 + pick % 60]
+        elif kind == 6:  # a segment with junk in its headers
+            junk = bytearray(tcp[pick % len(tcp)][1])
+            junk[14 + pick % 40] ^= 0xFF
+            frame = bytes(junk)
+        elif kind == 7:  # ICMP
+            frame = _MAC + _ip(v6, c, True, 58 if v6 else 1, bytes(8))
+        else:  # a copy of some segment with IPv4 options: reaches the flow table
+            frame = _ip_options(tcp[pick % len(tcp)][1])
+        frames.append((t, len(frames), frame))
+    frames.sort()
+    return [(t, frame) for t, _, frame in frames]
+
+
+def _records(trace: list[tuple[int, bytes]], order: str = "<") -> bytes:
+    out = bytearray()
+    for t, frame in trace:
+        sec, usec = divmod(t, 1_000_000)
+        out += struct.pack(order + "IIII", sec, usec, len(frame), len(frame) + 4) + frame
+    return bytes(out)
+
+
+class _Side:
+    """One decoder with its flow table and recorder."""
+
+    def __init__(self, per_packet: bool, max_flows: int) -> None:
+        self.recorder = Recorder(per_packet)
+        self.flows = TcpFlowTable(FlowTableConfig(max_flows=max_flows))
+        self.decoder = Decoder([self.recorder], self.flows, lambda d: None)
+
+    def assert_same(self, other: _Side) -> None:
+        for name in ("bad", "non_ip", "fragments", "unsupported", "detections"):
+            assert getattr(self.decoder, name) == getattr(other.decoder, name), name
+        assert self.flows._index == other.flows._index
+        assert self.flows._slab == other.flows._slab
+        assert self.flows.stats() == other.flows.stats()
+        assert self.recorder.calls == other.recorder.calls
+
+
+def _assert_same(
+    buf: bytes, per_packet: bool, max_flows: int = 1_000_000, order: str = "<", chunk: int = 7
+) -> BatchWalker:
+    """Decode every record of ``buf`` with the batch walker, in chunks of ``chunk``
+    records (however small, splitting at every unsafe record), and record by record
+    with ether(); after every chunk, both are in the same state."""
+    batch, ref = _Side(per_packet, max_flows), _Side(per_packet, max_flows)
+    batch.decoder.batch_min = 1
+    walker = batch.decoder.pcap_walker(1, order, 1000)
+    assert isinstance(walker, BatchWalker)
+    walker.unsafe_share = 0  # however many unsafe records: split, never fall back
+    walker.min_round = 1  # the prefix step however few segments are left
+    header = struct.Struct(order + "IIII").unpack_from
+    ends = []  # where each record ends
+    pos = 0
+    while pos + 16 <= len(buf):
+        pos += 16 + header(buf, pos)[2]
+        ends.append(pos)
+
+    def handle(side: _Side, start: int, stop: int) -> int:
+        """Records from ``start`` to ``stop``, as the reader does without a walker."""
+        ether = side.decoder.handler(1)
+        while start < stop:
+            sec, usec, caplen, wirelen = header(buf, start)
+            ether(buf, start + 16, caplen, wirelen, sec * 1_000_000_000 + usec * 1000)
+            start += 16 + caplen
+        return start
+
+    off = ref_off = 0
+    for end in [*ends[chunk - 1 :: chunk], len(buf)]:
+        off, _, _ = walker(buf, off, end)
+        ref_off = handle(ref, ref_off, off)
+        batch.assert_same(ref)
+    handle(batch, off, len(buf))  # what the walker leaves (the last records)
+    handle(ref, ref_off, len(buf))
+    batch.assert_same(ref)
+    return walker
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(conversations, extras, st.booleans(), st.sampled_from([1, 2, 3, 5, 8, 13, 1000]))
+def test_batch_equals_record_by_record(
+    convs: list[Any], more: list[Any], per_packet: bool, chunk: int
+) -> None:
+    _assert_same(_records(_trace(convs, more)), per_packet, chunk=chunk)
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
+@given(conversations, st.booleans())
+def test_batch_equals_record_by_record_big_endian(convs: list[Any], per_packet: bool) -> None:
+    _assert_same(_records(_trace(convs, []), ">"), per_packet, order=">")
+
+
+def _long_trace(conversations: int = 40) -> list[tuple[int, bytes]]:
+    """Many conversations with retransmissions and out-of-order ACKs, interleaved."""
+    evs = [(True, 0, 1000, 0, 8192, 300, 0x18), (False, 2, 0, 0, 8192, 300, 0x10)] * 6
+    evs += [(True, 1, 0, 0, 8192, 300_000, 0x18), (True, 0, 1000, 0, 8192, 100, 0x18)] * 3
+    evs += [(False, 0, 100, 0, 8192, 100, 0x18), (True, 4, 0, 0, 8192, 100, 0x11)]
+    convs = [
+        (evs, c % 3 != 0, c % 2 == 1, (1000 * c, 9000 * c), 443, 997 * c)
+        for c in range(conversations)
+    ]
+    return _trace(convs, [(0, c, 0, 7000 * c) for c in range(6)])
+
+
+# Duplicate ACKs (counted, not counted after the peer's keep-alive), a fast
+# retransmission, a zero window and its probe: state that a chunk boundary can cut.
+_DUPS = [
+    (True, 0, 1000, 0, 8192, 100, 0x18),
+    (False, 2, 0, 0, 8192, 100, 0x10),
+    (False, 3, 0, 0, 8192, 100, 0x10),  # keep-alive
+    *[(True, 2, 0, 0, 8192, 100, 0x10)] * 4,  # same ACK, same window: after a keep-alive
+    (False, 0, 10, 0, 8192, 100, 0x18),
+    *[(True, 2, 0, 0, 8192, 100, 0x10)] * 5,  # duplicate ACKs
+    (False, 1, 10, 0, 8192, 100, 0x18),  # fast retransmission
+    (True, 2, 0, 0, 0, 100, 0x10),  # zero window
+    (False, 0, 1, 0, 8192, 100, 0x18),  # window probe
+    *[(True, 2, 0, 0, 8192, 100, 0x10)] * 3,
+    (False, 0, 1000, 0, 8192, 100, 0x18),
+    (True, 6, 0, 0, 8192, 100, 0x10),  # an ACK of data the capture did not see
+    (True, 0, 100, 0, 8192, 100, 0x18),
+    (False, 0, 100, 0, 8192, 100, 0x18),
+    (True, 2, 0, 0, 8192, 100, 0x10),
+    (False, 4, 0, 0, 8192, 100, 0x14),  # RST
+    (True, 2, 0, 0, 8192, 100, 0x10),
+]
+# One side only (the peer never sends): its ACKs are beyond the peer's nothing.
+_ONE_SIDED = [(True, 0, 1000, 0, 8192, 100, 0x18), (True, 0, 10, 0, 8192, 100, 0x10)] * 4
+
+
+@pytest.mark.parametrize("chunk", range(1, 12))
+@pytest.mark.parametrize("handshake", [True, False])
+def test_duplicate_acks_keepalives_and_probes_across_chunks(chunk: int, handshake: bool) -> None:
+    convs = [(_DUPS, handshake, v6, (0xFFFFFF00 * v6, 7000), 443, 500 * v6) for v6 in (False, True)]
+    convs.append((_ONE_SIDED, handshake, False, (10, 7000), 443, 300))
+    _assert_same(_records(_trace(convs, [])), False, chunk=chunk)
+
+
+@pytest.mark.parametrize("chunk", range(1, 8))
+def test_gap_in_sequence_across_chunks(chunk: int) -> None:
+    """Data beyond the next expected byte (lost before the capture point): that
+    direction's highest sequence to be acked lags its next sequence number, which
+    the prefix step leaves to segment()."""
+    trace = _long_trace(4)
+    tcp = [i for i, (_, f) in enumerate(trace) if f[12:14] == b"\x08\x00" and f[23] == 6]
+    for at in tcp[10::9]:
+        frame = bytearray(trace[at][1])
+        seq = struct.unpack_from("!I", frame, 38)[0]
+        struct.pack_into("!I", frame, 38, (seq + 5000) & 0xFFFFFFFF)
+        trace[at] = (trace[at][0], bytes(frame))
+    _assert_same(_records(trace), False, chunk=chunk)
+
+
+def test_batch_takes_in_order_segments_and_leaves_the_rest() -> None:
+    """On a clean trace every record goes through a batch, most in-order segments in
+    the prefix step: not a test that passes because everything fell back."""
+    buf = _records(_long_trace())
+    walker = _assert_same(buf, False, chunk=100)
+    records = len(_long_trace())
+    assert walker.batched == records
+    assert walker.in_order > records * 0.6
+
+
+@pytest.mark.parametrize("wrap", [_vlan, _ip_options, _vxlan], ids=["vlan", "ip-options", "vxlan"])
+@pytest.mark.parametrize("chunk", [1000, 50])
+def test_unsafe_record_splits_the_chunk(wrap: Any, chunk: int) -> None:
+    """A segment outside the fast path that the decoder still takes to the flow
+    table (VLAN-tagged, IPv4 options) is decoded on its own, between two batches."""
+    trace = _long_trace()
+    tcp = [i for i, (_, f) in enumerate(trace) if f[12:14] == b"\x08\x00" and f[23] == 6]
+    for at in sorted(tcp[5::40], reverse=True):  # a copy right after the segment
+        trace.insert(at + 1, (trace[at][0], wrap(trace[at][1])))
+    walker = _assert_same(_records(trace), False, chunk=chunk)
+    assert walker.batched == len(trace) - len(tcp[5::40])
+
+
+def test_new_conversations_near_max_flows_go_record_by_record() -> None:
+    """When new conversations could fill the table (evictions then depend on every
+    conversation's last time), the rest of the chunk goes record by record."""
+    walker = _assert_same(_records(_long_trace()), False, max_flows=30)
+    assert walker.batched < len(_long_trace())
+
+
+def test_sensor_results_do_not_depend_on_batches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the sensor and a pcap file (chunks cut records): the same detections
+    and flows with and without batches (default size)."""
+    trace = _long_trace(400)
+    path = tmp_path / "t.pcap"
+    path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1) + _records(trace))
+    default = decode_module.BATCH_MIN
+    monkeypatch.setattr(decode_module, "BATCH_MIN", None)
+    config = (
+        SensorConfig().with_detector("retransmit", threshold=1).with_detector("dns", names=["bad"])
+    )
+    ref = Sensor(config)
+    ref_found: list[Detection] = []
+    ref_stats = ref.run(CaptureFile(path), ref_found.append)
+    monkeypatch.setattr(decode_module, "BATCH_MIN", default)
+    sensor = Sensor(config)
+    found: list[Detection] = []
+    stats = sensor.run(CaptureFile(path), found.append)
+    assert len(trace) > 512
+    assert found == ref_found and len(found) > 40
+    assert sensor.flows._slab == ref.flows._slab
+    assert (stats.packets, stats.bad_packets, stats.flows) == (
+        ref_stats.packets,
+        ref_stats.bad_packets,
+        ref_stats.flows,
+    )
