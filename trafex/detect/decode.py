@@ -23,27 +23,7 @@ from collections.abc import Callable, Sequence
 
 from trafex.detect.detection import Detection
 from trafex.detect.detector import Detector
-from trafex.detect.flowtable import (
-    _OFF_FLAGS,
-    _OFF_FLAGS2,
-    _OFF_LASTACK,
-    _OFF_MAXACK,
-    _SETTLED,
-    _SETTLED_MASK,
-    F2_ACKED_UNSEEN,
-    F_KEEPALIVE,
-    F_WIN_SEEN,
-    F_ZWP,
-    HALF,
-    M32,
-    REC_SIZE,
-    TcpFlowTable,
-    _pack_acked,
-    _pack_advanced,
-    _pack_u32,
-    _unpack_hot_2n,
-    _unpack_hot_2n1,
-)
+from trafex.detect.flowtable import TcpFlowTable
 from trafex.detect.packet import PacketView
 from trafex.detect.reassembly import FragmentCache
 
@@ -285,22 +265,16 @@ class Decoder:
         """Handle the whole pcap records of ``buf[off:size]`` (Ethernet frames); returns
         (offset of the first record not handled, records handled, last packet time).
 
-        Three loops in one: the record loop of ``CaptureFile._pcap``, ``ether()``'s
-        fast path and ``TcpFlowTable.segment()``'s fast path (the in-order ACK or data
-        segment of a known conversation, ~95% of packets). Everything they touch per
-        packet is a local bound once per chunk (a LOAD_FAST instead of an attribute
-        lookup), and no Python call is made for such a packet: a frame the fast path
-        does not take goes to ``_ether`` as from ``ether()``, a segment to
-        ``segment()`` (new conversation) or ``_general`` as from ``segment()``. Keep
-        the copies the same: tests compare this walker with ``ether()`` and with the
-        flow table's general path, byte for byte.
+        Two loops in one: the record loop of ``CaptureFile._pcap`` and ``ether()``'s
+        fast path. Everything they touch per packet is a local bound once per chunk (a
+        LOAD_FAST instead of an attribute lookup); a frame the fast path does not take
+        goes to ``_ether`` as from ``ether()``. Tests compare this walker with
+        ``ether()``, byte for byte. Chunks big enough go to the batch walker
+        (``trafex.detect.batch``) instead, which falls back on this one.
         """
         flows = self._flows
         assert flows is not None  # pcap_walker() only makes a walker with a flow table
         segment = flows.segment
-        general_segment = flows._general
-        index_get = flows._index.get
-        slab = flows._slab  # grown in place (bytearray.extend): the same object all along
         want = self._tcp_want
         tcp_rest = self._tcp_rest
         general = self._ether
@@ -358,59 +332,8 @@ class Decoder:
             if hlen < 20 or seglen < 0:
                 self.bad += 1
                 continue
-            key = buf[a : a + alen + 4]  # src + dst + sport + dport: the direction's key
-            idx = index_get(key)
-            if idx is None:
-                n = segment(key, seq, ack, flags, win, seglen, ts)  # a new conversation
-            else:
-                # TcpFlowTable.segment()'s fast path (see there for what it does).
-                r = idx * REC_SIZE
-                if idx & 1:
-                    r_next, r_lastack, rmax, nextseq, lastack, maxack, dupacks, window, fl = (
-                        _unpack_hot_2n1(slab, r - REC_SIZE)
-                    )
-                else:
-                    nextseq, lastack, maxack, dupacks, window, fl, r_next, r_lastack, rmax = (
-                        _unpack_hot_2n(slab, r)
-                    )
-                if (
-                    flags & 0x17 == 0x10
-                    and fl & _SETTLED_MASK == _SETTLED
-                    and seq == nextseq
-                    and seq
-                    and seglen != 1
-                    # not data the peer already acked (spurious retransmission):
-                    # (r_lastack - nseq) & M32 with nseq = (seq + seglen) & M32
-                    and not (seglen and r_lastack and ((r_lastack - seq - seglen) & M32) < HALF)
-                ):
-                    n = 0
-                    fl = (fl & ~(F_KEEPALIVE | F_ZWP)) | F_WIN_SEEN
-                    if seglen:
-                        nseq = (seq + seglen) & M32
-                        if ack != lastack:
-                            dupacks = 0
-                        if seq == maxack or not maxack:
-                            maxack = nseq
-                        _pack_advanced(slab, r, nseq, ack, maxack, dupacks, win, fl, 0, ts, ts)
-                    else:
-                        if ack != lastack:
-                            dupacks = 0
-                        elif (
-                            win
-                            and win == window
-                            and dupacks < 0xFFFF
-                            and not slab[(idx ^ 1) * REC_SIZE + _OFF_FLAGS] & F_KEEPALIVE
-                        ):
-                            dupacks += 1
-                        if not maxack:
-                            maxack = nextseq
-                        _pack_acked(slab, r + _OFF_LASTACK, ack, maxack, dupacks, win, fl, 0, ts)
-                    if rmax and ((rmax - ack) & M32) >= HALF:
-                        roff = (idx ^ 1) * REC_SIZE
-                        _pack_u32(slab, roff + _OFF_MAXACK, r_next)
-                        slab[roff + _OFF_FLAGS2] = F2_ACKED_UNSEEN
-                else:
-                    n = general_segment(idx, seq, ack, flags, win, seglen, ts)
+            # src + dst + sport + dport: the direction's key
+            n = segment(buf[a : a + alen + 4], seq, ack, flags, win, seglen, ts)
             if n or want[sport] or want[dport]:
                 tcp_rest(
                     buf,

@@ -322,8 +322,8 @@ class TcpFlowTable:
         # be taken left out, and touches only the fields that can change; anything
         # else, or a segment the peer already acked (spurious retransmission), goes to
         # _general. _general is the reference: the tests run both on random traffic
-        # and compare the tables byte for byte. Decoder._walk_ether (decode.py) has a
-        # copy of this fast path, inlined in its pcap record loop: keep both the same.
+        # and compare the tables byte for byte. The batch walker (batch.py) applies
+        # runs of such segments at once, in closed form: keep both the same.
         if (
             flags & 0x17 == 0x10
             and fl & _SETTLED_MASK == _SETTLED

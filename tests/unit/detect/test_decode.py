@@ -164,6 +164,7 @@ def test_pcap_walker_equals_ether_handler(cut: int, at: int, junk: bytes, which:
         return pos
 
     walked, walked_flows, walked_found = _recording_decoder()
+    walked.batch_min = None  # record by record (tests/unit/detect/test_batch.py: batches)
     walk = walked.pcap_walker(1, "<", 1000)
     assert walk is not None
     off, packets, _ = walk(buf, 0, len(buf))

@@ -200,8 +200,8 @@ def test_state_is_a_readable_copy() -> None:
 @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 @given(events, st.booleans())
 def test_pcap_walker_fast_path_equals_general_path(evs: list[Event], handshake: bool) -> None:
-    """The decoder's pcap walker, which inlines segment()'s fast path, leaves the table
-    byte for byte as _general alone does, and flags the same segments."""
+    """The decoder's record-by-record pcap walker, with segment()'s fast path, leaves
+    the table byte for byte as _general alone does, and flags the same segments."""
     from trafex.detect.decode import Decoder
     from trafex.detect.retransmit import RetransmitConfig, RetransmitDetector
 
@@ -213,6 +213,7 @@ def test_pcap_walker_fast_path_equals_general_path(evs: list[Event], handshake: 
         det = RetransmitDetector(RetransmitConfig(threshold=1))
         decoder = Decoder([det], table, seen.append)
         if type(table) is TcpFlowTable:
+            decoder.batch_min = None
             walk = decoder.pcap_walker(1, "<", 1000)
             assert walk is not None
             off, _, _ = walk(data, 0, len(data))
