@@ -78,6 +78,9 @@ if TYPE_CHECKING:
 I64 = npt.NDArray[np.int64]
 Mask = npt.NDArray[np.bool_]
 
+MAX_BATCH = 4096
+"""Records per batch at most: the GIL is held through a few long C loops per batch
+(index look-ups, lists), which a sender thread waiting to call trafexd must wait out."""
 MAX_ROUNDS = 8
 """Rounds of prefix steps per run; what is left then goes through segment() in order."""
 MIN_ROUND = 64
@@ -167,6 +170,7 @@ class BatchWalker:
         self.min_records = min_records
         self.unsafe_share = UNSAFE_SHARE
         self.min_round = MIN_ROUND
+        self.max_batch = MAX_BATCH
         self._caplen_at = struct.Struct(order + "I").unpack_from
         self._u32 = np.dtype(order + "u4")
         self._want = np.frombuffer(bytes(decoder._tcp_want), dtype=np.uint8).astype(bool)
@@ -185,12 +189,14 @@ class BatchWalker:
         # Runs of records between the unsafe ones, each in a batch; an unsafe record
         # on its own, as ether() would take it.
         lo = 0
+        step = self.max_batch
         for hi in [*unsafe, n]:
-            if hi > lo and not self._batch(buf, chunk.part(lo, hi)):
-                # New conversations could fill the table: which ones are then evicted
-                # depends on every conversation's last time, packet by packet.
-                rest, walked, ts = self._sequential(buf, starts[lo], size)
-                return rest, lo + walked, ts
+            for part in range(lo, hi, step):
+                if not self._batch(buf, chunk.part(part, min(part + step, hi))):
+                    # New conversations could fill the table: which ones are then
+                    # evicted depends on every conversation's last time, record by record.
+                    rest, walked, ts = self._sequential(buf, starts[part], size)
+                    return rest, part + walked, ts
             if hi < n:
                 rec = starts[hi]
                 caplen, wirelen, ts = (

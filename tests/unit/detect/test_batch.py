@@ -206,7 +206,12 @@ class _Side:
 
 
 def _assert_same(
-    buf: bytes, per_packet: bool, max_flows: int = 1_000_000, order: str = "<", chunk: int = 7
+    buf: bytes,
+    per_packet: bool,
+    max_flows: int = 1_000_000,
+    order: str = "<",
+    chunk: int = 7,
+    max_batch: int = 4096,
 ) -> BatchWalker:
     """Decode every record of ``buf`` with the batch walker, in chunks of ``chunk``
     records (however small, splitting at every unsafe record), and record by record
@@ -217,6 +222,7 @@ def _assert_same(
     assert isinstance(walker, BatchWalker)
     walker.unsafe_share = 0  # however many unsafe records: split, never fall back
     walker.min_round = 1  # the prefix step however few segments are left
+    walker.max_batch = max_batch
     header = struct.Struct(order + "IIII").unpack_from
     ends = []  # where each record ends
     pos = 0
@@ -245,11 +251,17 @@ def _assert_same(
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
-@given(conversations, extras, st.booleans(), st.sampled_from([1, 2, 3, 5, 8, 13, 1000]))
+@given(
+    conversations,
+    extras,
+    st.booleans(),
+    st.sampled_from([1, 2, 3, 5, 8, 13, 1000]),
+    st.sampled_from([2, 3, 4096]),
+)
 def test_batch_equals_record_by_record(
-    convs: list[Any], more: list[Any], per_packet: bool, chunk: int
+    convs: list[Any], more: list[Any], per_packet: bool, chunk: int, max_batch: int
 ) -> None:
-    _assert_same(_records(_trace(convs, more)), per_packet, chunk=chunk)
+    _assert_same(_records(_trace(convs, more)), per_packet, chunk=chunk, max_batch=max_batch)
 
 
 @settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
