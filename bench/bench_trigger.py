@@ -305,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--live-rate", type=float, default=20_000, help="packets/s")
     parser.add_argument("--live-packets", type=int, default=200_000)
     parser.add_argument(
-        "--block-timeout", type=int, help="ms, passed to trafex detect (its default: 2)"
+        "--block-timeout", type=int, help="ms, passed to trafex detect (its default: 1)"
     )
     parser.add_argument("--no-frr", action="store_true", help="trafexd without a router")
     args = parser.parse_args(argv)

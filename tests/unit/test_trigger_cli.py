@@ -250,7 +250,7 @@ def test_dead_controller_keeps_the_sensor_running(
 
 def test_block_timeout(capture: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     """--block-timeout is for --interface only; with --controller the live ring's blocks
-    are handed over after 2 ms (the same 64 MiB ring in smaller blocks), else 50 ms."""
+    are handed over after 1 ms (the same 64 MiB ring in smaller blocks), else 50 ms."""
     assert run([*capture, "--block-timeout", "5"]) == 2
     assert "--block-timeout applies to --interface only" in capsys.readouterr().err
 
@@ -262,7 +262,7 @@ def test_block_timeout(capture: list[str], capsys: pytest.CaptureFixture[str]) -
     plain = cli.live_source(args())
     assert (plain.block_timeout_ms, plain.block_size * plain.blocks) == (50, 64 << 20)
     fast = cli.live_source(args("--controller", "127.0.0.1:50061"))
-    assert (fast.block_timeout_ms, fast.block_size * fast.blocks) == (2, 64 << 20)
+    assert (fast.block_timeout_ms, fast.block_size * fast.blocks) == (1, 64 << 20)
     assert cli.live_source(args("--block-timeout", "20")).block_timeout_ms == 20
     with pytest.raises(DetectError, match=r"1\.\.10000 ms"):
         cli.live_source(args("--block-timeout", "0"))

@@ -44,8 +44,10 @@ from trafex.trigger.sender import BackgroundSender, Sender
 BLOCK_TIMEOUT_MS = 50
 # With a controller the packet → intent latency counts: a 50 ms ring block timeout alone
 # would be five times the 10 ms target at low packet rates. Smaller blocks keep the same
-# 64 MiB ring, so it still buffers half a second of slow traffic.
-BLOCK_TIMEOUT_CONTROLLER_MS = 2
+# 64 MiB ring, so it still buffers half a second of slow traffic. At low rates a block
+# is handed over at its timeout: half of it is the average wait (bench_trigger: p50
+# 3.6 ms with 1 ms, 3.9 ms with 2 ms).
+BLOCK_TIMEOUT_CONTROLLER_MS = 1
 RING_BYTES = 64 << 20
 
 EXAMPLES = """examples:
