@@ -11,6 +11,7 @@ detector calls in the same order.
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trafex.detect import CaptureFile, Sensor, SensorConfig
+from trafex.detect import batch as batch_module
 from trafex.detect import decode as decode_module
 from trafex.detect.batch import BatchWalker
 from trafex.detect.decode import Decoder
@@ -29,6 +31,7 @@ from trafex.detect.detector import DetectorBase, Interests
 from trafex.detect.flowtable import FlowTableConfig, TcpFlowTable
 from trafex.detect.packet import PacketView
 
+from .helpers import SHARED_CAPTURES
 from .tcptraces import events, trace_segments
 
 _MAC = b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01"
@@ -388,3 +391,33 @@ def test_sensor_results_do_not_depend_on_batches(
         ref_stats.bad_packets,
         ref_stats.flows,
     )
+
+
+def _shared_captures() -> list[str]:
+    if not SHARED_CAPTURES.is_dir():
+        return []
+    return sorted(p.name for p in SHARED_CAPTURES.iterdir() if p.suffix in (".pcap", ".pcapng"))
+
+
+@pytest.mark.parametrize("name", _shared_captures())
+def test_real_captures_same_with_batches(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Third-party captures (shared/captures): the same detections, counters and flow
+    table with batches of a few records (every chunk batched, split often) as
+    record by record."""
+    path = SHARED_CAPTURES / name
+    config = (
+        SensorConfig()
+        .with_detector("retransmit", threshold=1)
+        .with_detector("dns", names=["example.com", "google.com", "badhacks.com"])
+    )
+    results = []
+    for batch_min in (None, 1):
+        monkeypatch.setattr(decode_module, "BATCH_MIN", batch_min)
+        monkeypatch.setattr(batch_module, "MAX_BATCH", 7)
+        monkeypatch.setattr(batch_module, "MIN_ROUND", 1)
+        monkeypatch.setattr(batch_module, "UNSAFE_SHARE", 0)  # split, however many
+        sensor = Sensor(config)
+        found: list[Detection] = []
+        stats = sensor.run(CaptureFile(path), found.append)
+        results.append((found, sensor.flows._slab, dataclasses.replace(stats, seconds=0.0)))
+    assert results[0] == results[1]
