@@ -356,70 +356,44 @@ class BatchWalker:
         tcp_rest = decoder._tcp_rest
         general = decoder._ether
         v6 = chunk.v6[todo]
-        rows = zip(
-            chunk.rec[todo].tolist(),
-            chunk.caplen[todo].tolist(),
-            chunk.wirelen[todo].tolist(),
-            chunk.ts[todo].tolist(),
-            elig[todo].tolist(),
-            np.where(v6, 6, 4).tolist(),
-            np.where(v6, 38, 42).tolist(),  # the addresses' offset in the record
-            np.where(v6, 32, 8).tolist(),  # their length
-            chunk.ttl[todo].tolist(),
-            chunk.tot[todo].tolist(),
-            chunk.sport[todo].tolist(),
-            chunk.dport[todo].tolist(),
-            chunk.seq[todo].tolist(),
-            chunk.ack[todo].tolist(),
-            chunk.flags[todo].tolist(),
-            chunk.hlen[todo].tolist(),
-            chunk.seglen[todo].tolist(),
-            counts[todo].tolist(),
+        frame = chunk.rec[todo] + 16
+        caplen = chunk.caplen[todo]
+        ts = chunk.ts[todo]
+        a = frame + np.where(v6, 22, 26)  # the addresses (source, then destination)
+        alen = np.where(v6, 32, 8)
+        # _tcp_rest's arguments after ``buf``, and _ether's.
+        tcp_args = zip(
+            *(
+                column.tolist()
+                for column in (
+                    a,
+                    alen,
+                    a + alen,
+                    frame + caplen,
+                    ts,
+                    np.where(v6, 6, 4),
+                    chunk.ttl[todo],
+                    chunk.tot[todo],
+                    chunk.sport[todo],
+                    chunk.dport[todo],
+                    chunk.seq[todo],
+                    chunk.ack[todo],
+                    chunk.flags[todo],
+                    chunk.hlen[todo],
+                    chunk.seglen[todo],
+                    counts[todo],
+                )
+            ),
             strict=True,
         )
-        for (
-            rec,
-            caplen,
-            wirelen,
-            ts,
-            eligible,
-            version,
-            at,
-            alen,
-            ttl,
-            tot,
-            sport,
-            dport,
-            seq,
-            ack,
-            flags,
-            hlen,
-            seglen,
-            n,
-        ) in rows:
-            if not eligible:
-                general(buf, rec + 16, caplen, wirelen, ts)
-                continue
-            a = rec + at
-            tcp_rest(
-                buf,
-                a,
-                alen,
-                a + alen,
-                rec + 16 + caplen,
-                ts,
-                version,
-                ttl,
-                tot,
-                sport,
-                dport,
-                seq,
-                ack,
-                flags,
-                hlen,
-                seglen,
-                n,
-            )
+        ether_args = zip(
+            frame.tolist(), caplen.tolist(), chunk.wirelen[todo].tolist(), ts.tolist(), strict=True
+        )
+        for eligible, tcp, ether in zip(elig[todo].tolist(), tcp_args, ether_args, strict=True):
+            if eligible:
+                tcp_rest(buf, *tcp)
+            else:
+                general(buf, *ether)
 
 
 class _Chunk:
