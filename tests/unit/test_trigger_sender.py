@@ -252,3 +252,35 @@ def test_background_sender_switch_interval_restored(fake: tuple[FakeTrafex, str]
     assert sys.getswitchinterval() == pytest.approx(1e-4)
     background.close()
     assert sys.getswitchinterval() == before
+
+
+def test_background_sender_coalesces_queued_flow_detections(fake: tuple[FakeTrafex, str]) -> None:
+    """Flow detections queued while a call is under way go in one AddFlows, in order; a
+    detection with a route is sent on its own, where it was queued; each intent's
+    latency counts from its own detection."""
+    servicer, target = fake
+    servicer.delay = 0.1
+    background = BackgroundSender(Sender(target), queue_size=100).start()
+    now = time.time()
+
+    def flows(n: int) -> list[TriggerIntent]:
+        return [
+            flow_intent(f"destination 192.0.2.{n}/32 discard"),
+            flow_intent(f"source 192.0.2.{n}/32 discard"),
+        ]
+
+    background.submit(flows(0), now)
+    time.sleep(0.05)  # the first call is under way
+    for n in range(1, 5):
+        background.submit(flows(n), now - n)  # older detections: longer latencies
+    background.submit([route_intent("3001:10:66::5/128")], now)
+    background.submit(flows(5), now)
+    background.submit(flows(6), now)
+    background.close(timeout=5)
+    calls = [(m, len(r.flows) if m == "AddFlows" else 1) for m, r in servicer.requests]
+    assert calls == [("AddFlows", 2), ("AddFlows", 8), ("AddRoute", 1), ("AddFlows", 4)]
+    second = [wire.rule_from_proto(f.flow) for f in servicer.requests[1][1].flows]
+    assert second == [i.item for n in range(1, 5) for i in flows(n)]
+    stats = background.stats
+    assert (stats.sent, stats.failed, stats.dropped) == (15, 0, 0)
+    assert sorted(stats.latencies)[-2:][0] > 4.0  # the detection of 4 s ago

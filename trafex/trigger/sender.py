@@ -4,7 +4,8 @@
 one detection, so both directions of a flow cost one round trip), each with a short
 deadline. :class:`BackgroundSender` runs a Sender in one thread behind a bounded queue:
 the packet loop only enqueues, and never waits for the network; when the queue is
-full the intents are dropped and counted.
+full the intents are dropped and counted. Detections of flows queued while a call is
+under way are sent together: their rules in one ``AddFlows``.
 
 Failures never stop the sensor. Each kind (controller unreachable, no answer within
 the deadline, stored but not announced, another status) prints one line on stderr the
@@ -37,6 +38,7 @@ from trafex.model.route import UnicastRoute
 from trafex.trigger.intent import TriggerIntent
 
 MAX_SAMPLES = 1_000_000  # latency samples kept (beyond that, the first ones)
+MAX_COALESCED = 100  # queued detections sent together, at most
 _STORED = "stored, not yet announced"
 _CHANNEL_OPTIONS = [
     # Come back quickly when trafexd restarts (gRPC's default backoff grows to 120 s).
@@ -116,44 +118,53 @@ class Sender:
 
     def send(self, intents: Sequence[TriggerIntent], started: float) -> None:
         """Send one detection's intents: its rules in one ``AddFlows``, routes one by one."""
-        flows = [i for i in intents if isinstance(i.item, FlowRule)]
-        routes = [i for i in intents if isinstance(i.item, UnicastRoute)]
+        self.send_many([(intents, started)])
+
+    def send_many(self, jobs: Sequence[tuple[Sequence[TriggerIntent], float]]) -> None:
+        """Send several detections' intents (each with its triggering time): all their
+        rules in one ``AddFlows``, routes one by one."""
+        every = [(i, started) for intents, started in jobs for i in intents]
+        flows = [(i, started) for i, started in every if isinstance(i.item, FlowRule)]
+        routes = [(i, started) for i, started in every if isinstance(i.item, UnicastRoute)]
         if flows:
-            self._send_flows(flows, started)
-        for intent in routes:
+            self._send_flows(flows)
+        for intent, started in routes:
             assert isinstance(intent.item, UnicastRoute)
             request = pb.AddRouteRequest(
                 route=wire.route_to_spec(intent.item), options=_options(intent)
             )
-            self._call(self.stub.AddRoute, request, [intent], started)
+            self._call(self.stub.AddRoute, request, [intent], [started])
 
-    def _send_flows(self, flows: list[TriggerIntent], started: float) -> None:
+    def _send_flows(self, flows: list[tuple[TriggerIntent, float]]) -> None:
         requests = []
-        for intent in flows:
+        for intent, _ in flows:
             assert isinstance(intent.item, FlowRule)
             requests.append(
                 pb.AddFlowRequest(flow=wire.rule_to_spec(intent.item), options=_options(intent))
             )
+        intents = [intent for intent, _ in flows]
+        started = [started for _, started in flows]
         if len(requests) == 1:
-            self._call(self.stub.AddFlow, requests[0], flows, started)
+            self._call(self.stub.AddFlow, requests[0], intents, started)
             return
         refused = self._call(
-            self.stub.AddFlows, pb.AddFlowsRequest(flows=requests), flows, started, batch=True
+            self.stub.AddFlows, pb.AddFlowsRequest(flows=requests), intents, started, batch=True
         )
         if refused:  # none stored: send them one by one to name the bad one, keep the good
-            for intent, request in zip(flows, requests, strict=True):
-                self._call(self.stub.AddFlow, request, [intent], started)
+            for (intent, when), request in zip(flows, requests, strict=True):
+                self._call(self.stub.AddFlow, request, [intent], [when])
 
     def _call(
         self,
         method: Any,
         request: Any,
         intents: list[TriggerIntent],
-        started: float,
+        started: list[float],
         *,
         batch: bool = False,
     ) -> bool:
-        """Make one call; returns True when trafexd refused a batch (INVALID_ARGUMENT)."""
+        """Make one call for ``intents`` (triggered at ``started``, one time each);
+        returns True when trafexd refused a batch (INVALID_ARGUMENT)."""
         count = len(intents)
         try:
             method(request, timeout=self.timeout)
@@ -161,7 +172,7 @@ class Sender:
             code = error.code()
             details = error.details() or ""
             if code == grpc.StatusCode.UNAVAILABLE and details.startswith(_STORED):
-                self._accepted(count, started)
+                self._accepted(started)
                 self.stats.unannounced += count
                 self._report("unannounced", f"trafexd stored the intents but {details}")
                 return False
@@ -178,18 +189,18 @@ class Sender:
             self._failed(_kind(code), count)
             self._report(_kind(code), self._failure_text(code, details))
             return False
-        self._accepted(count, started)
+        self._accepted(started)
         if self._reported - {"unannounced"}:
             print(f"trafex detect: controller {self.target} answers again", file=self.err)
         self._reported.clear()
         return False
 
-    def _accepted(self, count: int, started: float) -> None:
+    def _accepted(self, started: list[float]) -> None:
         stats = self.stats
-        stats.sent += count
+        stats.sent += len(started)
         if len(stats.latencies) < MAX_SAMPLES:
-            latency = self.clock() - started
-            stats.latencies.extend([latency] * count)
+            now = self.clock()
+            stats.latencies.extend(now - t for t in started)
 
     def fail_all(self, intents: Sequence[TriggerIntent], error: Exception) -> None:
         """Count intents that could not be sent at all (not a gRPC status)."""
@@ -226,6 +237,10 @@ def _kind(code: grpc.StatusCode) -> str:
 
 
 _Job = tuple[tuple[TriggerIntent, ...], float]
+
+
+def _flows_only(job: _Job) -> bool:
+    return all(isinstance(intent.item, FlowRule) for intent in job[0])
 
 
 class BackgroundSender:
@@ -275,16 +290,30 @@ class BackgroundSender:
         return True
 
     def _run(self) -> None:
-        get = self._queue.get
-        send = self.sender.send
+        get, get_nowait = self._queue.get, self._queue.get_nowait
+        send = self.sender.send_many
+        carried: list[_Job | None] = []  # taken from the queue, not sent yet
         while True:
-            job = get()
+            job = carried.pop() if carried else get()
             if job is None:
                 return
+            jobs = [job]
+            # Detections of flows queued meanwhile go in the same AddFlows (found
+            # together, e.g. in one batch of a capture file, they do not wait for each
+            # other's call); a detection with routes is sent on its own.
+            while _flows_only(jobs[-1]) and len(jobs) < MAX_COALESCED:
+                try:
+                    more = get_nowait()
+                except queue.Empty:
+                    break
+                if more is None or not _flows_only(more):
+                    carried.append(more)
+                    break
+                jobs.append(more)
             try:
-                send(*job)
+                send(jobs)
             except Exception as error:  # a closed channel, a bug: count it, keep going
-                self.sender.fail_all(job[0], error)
+                self.sender.fail_all([i for intents, _ in jobs for i in intents], error)
 
     def close(self, timeout: float = 5.0) -> None:
         """Send what is queued (for at most ``timeout`` seconds), then stop the thread.
