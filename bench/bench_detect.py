@@ -415,79 +415,17 @@ def bytes_per_flow(n: int, v6: bool) -> float:
     return used / n
 
 
-_SENDER = r"""
-import socket, struct, sys, time
-iface, path, rate, count = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
-data = open(path, "rb").read(64 << 20)
-frames, off = [], 24
-while off + 16 <= len(data) and len(frames) < count:
-    caplen = struct.unpack_from("<I", data, off + 8)[0]
-    frames.append(data[off + 16 : off + 16 + caplen])
-    off += 16 + caplen
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind((iface, 0))
-s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 24)
-send, sleep, clock = s.send, time.sleep, time.perf_counter
-start = clock()
-for i, frame in enumerate(frames, 1):
-    while True:
-        try:
-            send(frame)
-            break
-        except OSError:
-            sleep(0.00005)
-    if i % 256 == 0:
-        ahead = i / rate - (clock() - start)
-        if ahead > 0:
-            sleep(ahead)
-print(len(frames), clock() - start, flush=True)
-"""
-
-
 def run_live(path: Path, rate: float, count: int) -> None:
     """Send ``count`` frames at ``rate`` over a veth from a netns; the sensor receives."""
-    import os
-    import subprocess
-
+    from tests.unit.detect.vethpair import VethPair
     from trafex.detect.live import LiveInterface
 
-    tag = f"{os.getpid() % 100000}"
-    netns, outer, inner = f"tfxb{tag}", f"tfxbo{tag}", f"tfxbi{tag}"
-
-    def sh(*cmd: str) -> None:
-        subprocess.run(cmd, check=True, capture_output=True, timeout=30)
-
-    proc: subprocess.Popen[str] | None = None
-    try:
-        sh("ip", "netns", "add", netns)
-        sh("ip", "link", "add", outer, "type", "veth", "peer", "name", inner)
-        sh("ip", "link", "set", inner, "netns", netns)
-        sh("ip", "link", "set", outer, "up")
-        sh("ip", "-n", netns, "link", "set", inner, "up")
-        sh("sysctl", "-qw", f"net.ipv6.conf.{outer}.disable_ipv6=1")
-        sh("ip", "netns", "exec", netns, "sysctl", "-qw", f"net.ipv6.conf.{inner}.disable_ipv6=1")
-        config = SensorConfig().with_detector("retransmit", threshold=3)
-        config = config.with_detector("dns", names=[BLOCKED])
-        source = LiveInterface(outer, idle_stop_s=1.0)
+    config = SensorConfig().with_detector("retransmit", threshold=3)
+    config = config.with_detector("dns", names=[BLOCKED])
+    with VethPair() as veth:
+        source = LiveInterface(veth.outer, idle_stop_s=1.0)
         source.open()
-        proc = subprocess.Popen(
-            [
-                "ip",
-                "netns",
-                "exec",
-                netns,
-                sys.executable,
-                "-c",
-                _SENDER,
-                inner,
-                str(path),
-                str(rate),
-                str(count),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        proc = veth.send_pcap(path, rate, count=count)
         stats = Sensor(config).run(source, lambda d: None)
         out, err = proc.communicate(timeout=120)
         sent, send_secs = out.split() if out else ("0", "0")
@@ -500,12 +438,6 @@ def run_live(path: Path, rate: float, count: int) -> None:
         )
         if err.strip():
             print(err.strip(), file=sys.stderr)
-    finally:
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
-        subprocess.run(["ip", "link", "del", outer], check=False, capture_output=True, timeout=30)
-        subprocess.run(["ip", "netns", "del", netns], check=False, capture_output=True, timeout=30)
 
 
 def churn_memory(seconds: int, flows_per_second: int) -> list[tuple[int, float]]:

@@ -181,81 +181,33 @@ def run_capture(api: str, pcap: Path, config: Path) -> None:
     _report("capture", _done_stats(done.stderr), shown)
 
 
-_SENDER = r"""
-import socket, struct, sys, time
-iface, path, rate = sys.argv[1], sys.argv[2], float(sys.argv[3])
-data = open(path, "rb").read()
-frames, off = [], 24
-while off + 16 <= len(data):
-    caplen = struct.unpack_from("<I", data, off + 8)[0]
-    frames.append(data[off + 16 : off + 16 + caplen])
-    off += 16 + caplen
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind((iface, 0))
-s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 24)
-start, sent = time.perf_counter(), 0
-for frame in frames:
-    while True:
-        try:
-            s.send(frame)
-            break
-        except OSError:
-            time.sleep(0.0001)
-    sent += 1
-    if rate and sent % 64 == 0:
-        ahead = sent / rate - (time.perf_counter() - start)
-        if ahead > 0:
-            time.sleep(ahead)
-print(sent, time.perf_counter() - start, flush=True)
-"""
-
-
 def run_live(api: str, pcap: Path, config: Path, rate: float, extra: list[str]) -> None:
     """The capture's frames over a veth pair at ``rate`` packets/s; the CLI on the
     receiving end measures from each triggering packet's kernel timestamp."""
-    tag = f"{os.getpid() % 100000}"
-    netns, outer, inner = f"tfxt{tag}", f"tfxto{tag}", f"tfxti{tag}"
-
-    def sh(*cmd: str) -> None:
-        subprocess.run(cmd, check=True, capture_output=True, timeout=30)
+    from tests.unit.detect.vethpair import VethPair
 
     detect: subprocess.Popen[str] | None = None
-    sender: subprocess.Popen[str] | None = None
-    try:
-        sh("ip", "netns", "add", netns)
-        sh("ip", "link", "add", outer, "type", "veth", "peer", "name", inner)
-        sh("ip", "link", "set", inner, "netns", netns)
-        sh("ip", "link", "set", outer, "up")
-        sh("ip", "-n", netns, "link", "set", inner, "up")
-        sh("sysctl", "-qw", f"net.ipv6.conf.{outer}.disable_ipv6=1")
-        sh("ip", "netns", "exec", netns, "sysctl", "-qw", f"net.ipv6.conf.{inner}.disable_ipv6=1")
-        cmd = [sys.executable, "-m", "trafex.cli.main", "detect", "--interface", outer]
-        cmd += ["--config", str(config), "--controller", api, "--progress", "0", *extra]
-        detect = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        time.sleep(2.0)  # the capture socket is open, the controller connected
-        send = ["ip", "netns", "exec", netns, sys.executable, "-c", _SENDER]
-        sender = subprocess.Popen(
-            [*send, inner, str(pcap), str(rate)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        out, _ = sender.communicate(timeout=600)
-        time.sleep(1.0)
-        detect.terminate()
-        _, err = detect.communicate(timeout=60)
-        sent, secs = out.split() if out else ("0", "0")
-        shown = f"trafex detect --interface {outer} --config {config.name} --controller {api}"
-        shown += "".join(f" {x}" for x in extra)
-        _report(f"live ({int(sent)} frames offered at {int(sent) / float(secs):,.0f}/s)",
-                _done_stats(err), shown)  # fmt: skip
-    finally:
-        for proc in (sender, detect):
-            if proc is not None and proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=10)
-        subprocess.run(["ip", "link", "del", outer], check=False, capture_output=True, timeout=30)
-        subprocess.run(["ip", "netns", "del", netns], check=False, capture_output=True, timeout=30)
+    with VethPair() as veth:
+        try:
+            cmd = [sys.executable, "-m", "trafex.cli.main", "detect", "--interface", veth.outer]
+            cmd += ["--config", str(config), "--controller", api, "--progress", "0", *extra]
+            detect = subprocess.Popen(
+                cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+            )
+            time.sleep(2.0)  # the capture socket is open, the controller connected
+            out, _ = veth.send_pcap(pcap, rate).communicate(timeout=600)
+            time.sleep(1.0)
+            detect.terminate()
+            _, err = detect.communicate(timeout=60)
+        finally:
+            if detect is not None and detect.poll() is None:
+                detect.kill()  # started here, by PID
+                detect.wait(timeout=10)
+    sent, secs = out.split() if out else ("0", "0")
+    shown = f"trafex detect --interface {veth.outer} --config {config.name} --controller {api}"
+    shown += "".join(f" {x}" for x in extra)
+    _report(f"live ({int(sent)} frames offered at {int(sent) / float(secs):,.0f}/s)",
+            _done_stats(err), shown)  # fmt: skip
 
 
 def run_burst(api: str, count: int) -> None:

@@ -17,9 +17,10 @@ _COUNTER = itertools.count()
 SENDER = r"""
 import socket, struct, sys, time
 iface, path, rate, repeat = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+count = int(sys.argv[5]) or None
 data = open(path, "rb").read()
 frames, off = [], 24
-while off + 16 <= len(data):
+while off + 16 <= len(data) and (count is None or len(frames) < count):
     caplen = struct.unpack_from("<I", data, off + 8)[0]
     frames.append(data[off + 16 : off + 16 + caplen])
     off += 16 + caplen
@@ -74,8 +75,12 @@ class VethPair:
             self.close()
             raise
 
-    def send_pcap(self, pcap: Path, rate: float = 0.0, repeat: int = 1) -> subprocess.Popen[str]:
-        """Start sending the frames of a (little-endian, microsecond) pcap from ``inner``."""
+    def send_pcap(
+        self, pcap: Path, rate: float = 0.0, repeat: int = 1, count: int | None = None
+    ) -> subprocess.Popen[str]:
+        """Start sending the frames of a (little-endian, microsecond) pcap from ``inner``
+        (its first ``count``), ``repeat`` times, at ``rate`` frames/s (0: at once). The
+        process prints the frames sent and the seconds it took."""
         proc = subprocess.Popen(
             [
                 "ip",
@@ -89,6 +94,7 @@ class VethPair:
                 str(pcap),
                 str(rate),
                 str(repeat),
+                str(count or 0),
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
