@@ -12,9 +12,10 @@ How, in three steps:
 
 1. **Fields.** The record offsets are found with a short Python loop (records
    have variable lengths); every header field the fast path reads is then
-   gathered for all records at once. A record the sequential walker would take
-   on its fast path (Ethernet, IPv4 without options or IPv6 without extension
-   headers, TCP, not a fragment) is *eligible*; its direction is looked up in
+   gathered for all records at once. A record that ``Decoder.ether()`` would
+   take on its fast path (Ethernet, IPv4 without options or IPv6 without
+   extension headers, TCP, not a fragment), or that only one or two VLAN tags
+   keep from it (a mirror port's capture), is *eligible*; its direction is looked up in
    the flow table's index, and conversations seen for the first time are opened
    then, in packet order (as ``segment()`` would open them: same records).
 2. **Flow table, in rounds.** Conversations are independent, so each is
@@ -39,10 +40,10 @@ How, in three steps:
    detectors and a record the fast path does not take (UDP, ICMP, other types)
    to the decoder's general path. Neither touches the flow table.
 
-Records that the decoder would take to the flow table by another path (a VLAN
-tag, IPv6 extension headers, IPv4 options, a fragment, a tunnel) are
-*unsafe*: each is decoded on its own between two batches, in its place. A
-chunk with many of them (a VLAN-tagged capture) goes record by record, as does
+Records that the decoder would take to the flow table by another path (IPv6
+extension headers, IPv4 options, a fragment, a tunnel, MPLS, three VLAN tags)
+are *unsafe*: each is decoded on its own between two batches, in its place. A
+chunk with many of them (a capture of tunnels) goes record by record, as does
 the rest of a chunk when new conversations could fill the flow table (which
 ones are then evicted depends on every conversation's last time), and a chunk
 too small to pay for the array set-up.
@@ -147,6 +148,7 @@ _DECODED_ETHERTYPES = (
     0x8848,
     0x6558,
 )
+_VLAN_TYPES = (0x8100, 0x88A8, 0x9100, 0x9200)  # a 4-byte tag follows (decode._VLAN_TYPES)
 _TUNNEL_UDP_PORTS = (4789, 6081, 3544)  # VXLAN, GENEVE, Teredo (opened by the decoder)
 
 
@@ -229,7 +231,7 @@ class BatchWalker:
             # segment() would open them in, so they get the same records).
             keys = [
                 self._key(buf, r, v6)
-                for r, v6 in zip(chunk.rec[new].tolist(), chunk.v6[new].tolist(), strict=True)
+                for r, v6 in zip(chunk.base[new].tolist(), chunk.v6[new].tolist(), strict=True)
             ]
             opened = [
                 flows.track(key, ts) for key, ts in zip(keys, chunk.ts[new].tolist(), strict=True)
@@ -268,9 +270,9 @@ class BatchWalker:
             counts[pending] = self._segments(buf, chunk, pending, segment)
 
     @staticmethod
-    def _key(buf: bytes, rec: int, v6: bool) -> bytes:
+    def _key(buf: bytes, base: int, v6: bool) -> bytes:
         """The direction's key of an eligible record (source, destination, ports)."""
-        return buf[rec + 38 : rec + 74] if v6 else buf[rec + 42 : rec + 54]
+        return buf[base + 38 : base + 74] if v6 else buf[base + 42 : base + 54]
 
     def _segments(
         self, buf: bytes, chunk: _Chunk, which: I64, segment: Callable[..., int]
@@ -278,9 +280,9 @@ class BatchWalker:
         """``segment()`` for records ``which``, in that order; their retransmission counts."""
         key = self._key
         return [
-            segment(key(buf, rec, v6), seq, ack, flags, win, seglen, ts)
-            for rec, v6, seq, ack, flags, win, seglen, ts in zip(
-                chunk.rec[which].tolist(),
+            segment(key(buf, base, v6), seq, ack, flags, win, seglen, ts)
+            for base, v6, seq, ack, flags, win, seglen, ts in zip(
+                chunk.base[which].tolist(),
                 chunk.v6[which].tolist(),
                 chunk.seq[which].tolist(),
                 chunk.ack[which].tolist(),
@@ -335,7 +337,7 @@ class BatchWalker:
             (ip4 & ~bad4 & (frag == 0) & (proto4 == 17)) | (ip6 & ~bad6 & (nh6 == 17))
         )
         if len(udp):
-            at = chunk.rec[other[udp]] + np.where(ip6[udp], _TCP6, _IP + ihl[udp])
+            at = chunk.base[other[udp]] + np.where(ip6[udp], _TCP6, _IP + ihl[udp])
             ports = np.concatenate((chunk.be16(at), chunk.be16(at + 2)))
             tunnel = np.isin(ports, _TUNNEL_UDP_PORTS)
             unsafe[udp] |= tunnel[: len(udp)] | tunnel[len(udp) :]
@@ -359,7 +361,7 @@ class BatchWalker:
         frame = chunk.rec[todo] + 16
         caplen = chunk.caplen[todo]
         ts = chunk.ts[todo]
-        a = frame + np.where(v6, 22, 26)  # the addresses (source, then destination)
+        a = chunk.base[todo] + np.where(v6, 38, 42)  # the addresses (source, then destination)
         alen = np.where(v6, 32, 8)
         # _tcp_rest's arguments after ``buf``, and _ether's.
         tcp_args = zip(
@@ -401,6 +403,7 @@ class _Chunk:
 
     _PER_RECORD = (
         "rec",
+        "base",
         "m",
         "caplen",
         "wirelen",
@@ -434,26 +437,35 @@ class _Chunk:
     def __init__(self, buf: bytes, rec: I64, u32: np.dtype[Any], frac_ns: int) -> None:
         self.rec = rec
         raw = np.frombuffer(buf, dtype=np.uint8)
-        if int(rec[-1]) + _WIDTH > len(raw):  # short last records: read zeros past the end
-            raw = np.concatenate((raw, np.zeros(_WIDTH, dtype=np.uint8)))
+        if int(rec[-1]) + _WIDTH + 8 > len(raw):  # short last records: read zeros past the end
+            raw = np.concatenate((raw, np.zeros(_WIDTH + 8, dtype=np.uint8)))
         self._raw = raw
-        # One row of _WIDTH bytes per record (a copy: one gather).
-        m = sliding_window_view(raw, _WIDTH)[rec]
-        self.m = m
-        head = np.ascontiguousarray(m[:, :16]).view(u32).astype(np.int64)
+        # The record header, the Ethernet type and up to two VLAN tags' types.
+        pre = sliding_window_view(raw, _ET + 10)[rec]
+        head = np.ascontiguousarray(pre[:, :16]).view(u32).astype(np.int64)
         sec, frac, caplen, wirelen = head[:, 0], head[:, 1], head[:, 2], head[:, 3]
         self.caplen = caplen
         self.wirelen = wirelen
         self.ts = sec * 1_000_000_000 + frac * frac_ns
-        et = self._be(m, _ET, 2)
+        et0, et1, et2 = self._be(pre, _ET, 2), self._be(pre, _ET + 4, 2), self._be(pre, _ET + 8, 2)
+        tag1 = np.isin(et0, _VLAN_TYPES)
+        tag2 = tag1 & np.isin(et1, _VLAN_TYPES)
+        # Past the tags: the frame as if untagged, ``shift`` bytes further on.
+        et = np.where(tag2, et2, np.where(tag1, et1, et0))
+        shift = (tag1.astype(np.int64) + tag2) << 2
+        base = rec + shift
+        self.base = base
         self.et = et
+        # One row of _WIDTH bytes per record from there (a copy: one gather).
+        m = sliding_window_view(raw, _WIDTH)[base]
+        self.m = m
         v6 = et == 0x86DD
         self.v6 = v6
         # IPv4 fields (read for every record, used where the record is IPv4).
         tot4 = self._be(m, _IP + 2, 2)
         eligible4 = (
             (et == 0x0800)
-            & (caplen >= 54)
+            & (caplen >= 54 + shift)
             & (m[:, _IP] == 0x45)
             & (m[:, _IP + 9] == 6)
             & ((self._be(m, _IP + 6, 2) & 0x3FFF) == 0)
@@ -461,10 +473,12 @@ class _Chunk:
         )
         # IPv6.
         plen = self._be(m, _IP + 4, 2)
-        eligible6 = v6 & (caplen >= 74) & (m[:, _IP + 6] == 6) & (m[:, _IP] >> 4 == 6) & (plen > 0)
+        eligible6 = (
+            v6 & (caplen >= 74 + shift) & (m[:, _IP + 6] == 6) & (m[:, _IP] >> 4 == 6) & (plen > 0)
+        )
         self.ttl = np.where(v6, m[:, _IP + 7], m[:, _IP + 8]).astype(np.int64)
         tot = np.where(v6, 40 + plen, tot4)
-        tot = np.minimum(tot, wirelen - 14)
+        tot = np.minimum(tot, wirelen - 14 - shift)
         self.tot = tot
         # TCP, 20 bytes further on in IPv6.
         t = np.where(v6[:, None], m[:, _TCP6 : _TCP6 + 16], m[:, _TCP4 : _TCP4 + 16])
@@ -490,7 +504,7 @@ class _Chunk:
 
     def keys(self, which: I64, at: int, width: int) -> list[bytes]:
         """The ``width`` bytes at ``at`` in records ``which``, as bytes objects."""
-        rows = sliding_window_view(self._raw, width)[self.rec[which] + at]
+        rows = sliding_window_view(self._raw, width)[self.base[which] + at]
         keys: list[bytes] = rows.view(f"V{width}").ravel().tolist()
         return keys
 

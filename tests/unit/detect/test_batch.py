@@ -97,8 +97,13 @@ def _udp(v6: bool, c: int, sport: int, dport: int, payload: bytes) -> bytes:
     return _MAC + _ip(v6, c, False, 17, body)
 
 
-def _vlan(frame: bytes) -> bytes:
-    return frame[:12] + b"\x81\x00\x00\x64" + frame[12:]
+def _vlan(frame: bytes, tpid: bytes = b"\x81\x00") -> bytes:
+    return frame[:12] + tpid + b"\x00\x64" + frame[12:]
+
+
+def _three_tags(frame: bytes) -> bytes:
+    """Three VLAN tags: more than the batches read past."""
+    return _vlan(_vlan(_vlan(frame), b"\x88\xa8"), b"\x91\x00")
 
 
 def _vxlan(frame: bytes) -> bytes:
@@ -133,6 +138,7 @@ conversations = st.lists(
         st.sampled_from([(1_000_000, 7_000_000), (0xFFFFFF00, 0xFFFFFFF0), (5, 0x7FFFFFF0)]),
         st.sampled_from([443, 53]),  # 53: DNS over TCP, a watched port
         st.integers(0, 20_000),  # start, µs
+        st.sampled_from([0, 0, 1, 2]),  # VLAN tags (2: QinQ)
     ),
     min_size=1,
     max_size=6,
@@ -143,9 +149,11 @@ def _trace(convs: list[Any], more: list[Any]) -> list[tuple[int, bytes]]:
     """(time in µs, frame) of the conversations and extra frames, in time order."""
     frames: list[tuple[int, int, bytes]] = []  # (time, order, frame): stable by order
     tcp: list[tuple[int, bytes]] = []
-    for c, (evs, handshake, v6, isn, port, start) in enumerate(convs):
+    for c, (evs, handshake, v6, isn, port, start, *tags) in enumerate(convs):
         for client, seq, ack, flags, win, size, t in trace_segments(evs, handshake, isn):
             frame = _tcp(v6, c, client, port, seq, ack, flags, win, size)
+            for tpid in (b"\x81\x00", b"\x88\xa8")[: tags[0] if tags else 0]:
+                frame = _vlan(frame, tpid)
             tcp.append((t + start, frame))
     for t, frame in tcp:
         frames.append((t, len(frames), frame))
@@ -343,17 +351,47 @@ def test_batch_takes_in_order_segments_and_leaves_the_rest() -> None:
     assert walker.in_order > records * 0.6
 
 
-@pytest.mark.parametrize("wrap", [_vlan, _ip_options, _vxlan], ids=["vlan", "ip-options", "vxlan"])
+@pytest.mark.parametrize(
+    "wrap", [_three_tags, _ip_options, _vxlan], ids=["three-vlan-tags", "ip-options", "vxlan"]
+)
 @pytest.mark.parametrize("chunk", [1000, 50])
 def test_unsafe_record_splits_the_chunk(wrap: Any, chunk: int) -> None:
-    """A segment outside the fast path that the decoder still takes to the flow
-    table (VLAN-tagged, IPv4 options) is decoded on its own, between two batches."""
+    """A segment outside the batches that the decoder still takes to the flow table
+    (three VLAN tags, IPv4 options, in VXLAN) is decoded on its own, between two
+    batches."""
     trace = _long_trace()
     tcp = [i for i, (_, f) in enumerate(trace) if f[12:14] == b"\x08\x00" and f[23] == 6]
     for at in sorted(tcp[5::40], reverse=True):  # a copy right after the segment
         trace.insert(at + 1, (trace[at][0], wrap(trace[at][1])))
     walker = _assert_same(_records(trace), False, chunk=chunk)
     assert walker.batched == len(trace) - len(tcp[5::40])
+
+
+@pytest.mark.parametrize(
+    "tpids",
+    [(b"\x81\x00",), (b"\x81\x00", b"\x88\xa8"), (b"\x92\x00", b"\x91\x00")],
+    ids=["802.1q", "qinq", "9100-9200"],
+)
+def test_vlan_tagged_capture_in_batches(tpids: tuple[bytes, ...]) -> None:
+    """A capture from a mirror port that keeps 802.1Q tags (or two): every record in
+    batches, the in-order segments in the prefix step, as without tags; lengths count
+    from the IP header past the tags (an IP length beyond the frame, a frame cut
+    inside its TCP header)."""
+    trace = _long_trace()
+    shift = 4 * len(tpids)
+    for i, (t, untagged) in enumerate(trace):
+        frame = bytearray(untagged)
+        if i % 37 == 5 and frame[12:14] == b"\x08\x00":
+            frame[16:18] = (struct.unpack_from("!H", frame, 16)[0] + 100).to_bytes(2, "big")
+        for tpid in tpids:
+            frame[12:12] = tpid + b"\x00\x64"
+        if i % 53 == 7:
+            del frame[54 + shift - 1 :]
+        trace[i] = (t, bytes(frame))
+    walker = _assert_same(_records(trace), False, chunk=100)
+    cut = len(range(7, len(trace), 53))  # decoded on their own (TCP outside the batches)
+    assert walker.batched == len(trace) - cut
+    assert walker.in_order > len(trace) * 0.5
 
 
 def test_new_conversations_near_max_flows_go_record_by_record() -> None:
