@@ -154,78 +154,58 @@ class Decoder:
         if caplen >= 54 and flows is not None:
             # Fast path: Ethernet, IPv4 without options or IPv6 without extension
             # headers, TCP, not a fragment. One struct call reads every field, the flow
-            # key is one slice of the frame, and the detectors are called (_tcp_rest)
-            # only for a retransmission or a watched port. Anything else: _ether.
+            # key is one slice of the frame (the addresses, alen bytes from a, then the
+            # ports), and the detectors are called (_tcp_rest) only for a retransmission
+            # or a watched port. Anything else: _ether.
             et = (buf[off + 12] << 8) | buf[off + 13]
             if et == ETH_IPV4:
                 vihl, tot, frag, ttl, proto, sport, dport, seq, ack, doff, flags, win = (
                     _ETH_IP4_TCP.unpack_from(buf, off)
                 )
-                if vihl == 0x45 and proto == 6 and not frag & 0x3FFF and tot >= 40:
-                    tot = tot if tot <= wirelen - 14 else wirelen - 14  # no min() call here
-                    hlen = (doff >> 2) & 0x3C
-                    seglen = tot - 20 - hlen
-                    if hlen < 20 or seglen < 0:
-                        self.bad += 1
-                        return
-                    n = flows.segment(buf[off + 26 : off + 38], seq, ack, flags, win, seglen, ts)
-                    want = self._tcp_want
-                    if n or want[sport] or want[dport]:
-                        self._tcp_rest(
-                            buf,
-                            off + 26,
-                            8,
-                            off + 34,
-                            off + caplen,
-                            ts,
-                            4,
-                            ttl,
-                            tot,
-                            sport,
-                            dport,
-                            seq,
-                            ack,
-                            flags,
-                            hlen,
-                            seglen,
-                            n,
-                        )
+                if vihl != 0x45 or proto != 6 or frag & 0x3FFF or tot < 40:
+                    self._ether(buf, off, caplen, wirelen, ts)
                     return
+                version, a, alen, head = 4, off + 26, 8, 20
             elif et == ETH_IPV6 and caplen >= 74:
-                vtc, plen, nh, hlim, sport, dport, seq, ack, doff, flags, win = (
+                vtc, plen, nh, ttl, sport, dport, seq, ack, doff, flags, win = (
                     _ETH_IP6_TCP.unpack_from(buf, off)
                 )
-                if nh == 6 and vtc >> 28 == 6 and plen:
-                    tot = 40 + plen
-                    tot = tot if tot <= wirelen - 14 else wirelen - 14  # no min() call here
-                    hlen = (doff >> 2) & 0x3C
-                    seglen = tot - 40 - hlen
-                    if hlen < 20 or seglen < 0:
-                        self.bad += 1
-                        return
-                    n = flows.segment(buf[off + 22 : off + 58], seq, ack, flags, win, seglen, ts)
-                    want = self._tcp_want
-                    if n or want[sport] or want[dport]:
-                        self._tcp_rest(
-                            buf,
-                            off + 22,
-                            32,
-                            off + 54,
-                            off + caplen,
-                            ts,
-                            6,
-                            hlim,
-                            tot,
-                            sport,
-                            dport,
-                            seq,
-                            ack,
-                            flags,
-                            hlen,
-                            seglen,
-                            n,
-                        )
+                if nh != 6 or vtc >> 28 != 6 or not plen:
+                    self._ether(buf, off, caplen, wirelen, ts)
                     return
+                version, a, alen, head, tot = 6, off + 22, 32, 40, 40 + plen
+            else:
+                self._ether(buf, off, caplen, wirelen, ts)
+                return
+            tot = tot if tot <= wirelen - 14 else wirelen - 14  # no min() call here
+            hlen = (doff >> 2) & 0x3C
+            seglen = tot - head - hlen
+            if hlen < 20 or seglen < 0:
+                self.bad += 1
+                return
+            n = flows.segment(buf[a : a + alen + 4], seq, ack, flags, win, seglen, ts)
+            want = self._tcp_want
+            if n or want[sport] or want[dport]:
+                self._tcp_rest(
+                    buf,
+                    a,
+                    alen,
+                    a + alen,
+                    off + caplen,
+                    ts,
+                    version,
+                    ttl,
+                    tot,
+                    sport,
+                    dport,
+                    seq,
+                    ack,
+                    flags,
+                    hlen,
+                    seglen,
+                    n,
+                )
+            return
         self._ether(buf, off, caplen, wirelen, ts)
 
     # -- pcap records, walked here ----------------------------------------------------
