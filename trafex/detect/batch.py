@@ -54,7 +54,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from itertools import repeat
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -126,12 +126,14 @@ REC_DTYPE = np.dtype(
 )
 assert REC_DTYPE.itemsize == _REC.size
 
-# Record-relative offsets (a 16-byte pcap record header, then the Ethernet frame).
-_ET = 28  # Ethernet type
-_IP = 30  # IP header
-_TCP4 = 50  # TCP header after IPv4 without options
-_TCP6 = 70  # TCP header after IPv6 without extension headers
-_WIDTH = 86  # bytes read from every record: up to the end of an IPv6 TCP header's window
+# Offsets in an Ethernet frame (past its VLAN tags, if any).
+_ET = 12  # Ethernet type
+_IP = 14  # IP header
+_TCP4 = 34  # TCP header after IPv4 without options
+_TCP6 = 54  # TCP header after IPv6 without extension headers
+_ADDR4 = 26  # IPv4 source and destination addresses, then the TCP ports: the flow key
+_ADDR6 = 22
+_WIDTH = 70  # bytes read from every frame: up to the end of an IPv6 TCP header's window
 
 # Ethernet types the decoder looks into (IP, VLAN tags, PPPoE, MPLS, bridged
 # Ethernet, 802.3 lengths that may carry SNAP): a packet of any other type cannot
@@ -152,77 +154,77 @@ _VLAN_TYPES = (0x8100, 0x88A8, 0x9100, 0x9200)  # a 4-byte tag follows (decode._
 _TUNNEL_UDP_PORTS = (4789, 6081, 3544)  # VXLAN, GENEVE, Teredo (opened by the decoder)
 
 
-class BatchWalker:
-    """The pcap walker for Ethernet records with a flow table (see the module's doc)."""
+class FrameBatcher:
+    """Ethernet frames with a flow table, in batches (see the module's doc)."""
 
-    def __init__(
-        self,
-        decoder: Decoder,
-        flows: TcpFlowTable,
-        order: str,
-        frac_ns: int,
-        sequential: PcapWalker,
-        min_records: int,
-    ) -> None:
+    def __init__(self, decoder: Decoder, flows: TcpFlowTable, min_records: int) -> None:
         self._decoder = decoder
         self._flows = flows
-        self._order = order
-        self._frac_ns = frac_ns
-        self._sequential = sequential
         self.min_records = min_records
         self.unsafe_share = UNSAFE_SHARE
         self.min_round = MIN_ROUND
         self.max_batch = MAX_BATCH
-        self._caplen_at = struct.Struct(order + "I").unpack_from
-        self._u32 = np.dtype(order + "u4")
         self._want = np.frombuffer(bytes(decoder._tcp_want), dtype=np.uint8).astype(bool)
-        self.batched = 0  # records handled in batches (the rest went record by record)
+        self.batched = 0  # frames handled in batches (the rest went one by one)
         self.in_order = 0  # of which in-order segments taken by the prefix step
 
-    def __call__(self, buf: bytes, off: int, size: int) -> tuple[int, int, int]:
-        starts, end = self._records(buf, off, size)
-        n = len(starts)
-        if n < self.min_records:
-            return self._sequential(buf, off, size)
-        chunk = _Chunk(buf, np.array(starts, dtype=np.int64), self._u32, self._frac_ns)
+    def frames(
+        self, buf: bytes, frame: list[int], caplen: list[int], wirelen: list[int], ts: list[int]
+    ) -> None:
+        """Decode the frames at ``frame`` (offsets in ``buf``, in packet order), as
+        ``Decoder.ether()`` would one by one."""
+        n = len(frame)
+        done = 0
+        if n >= self.min_records:
+            chunk = _Chunk(
+                buf, *(np.array(x, dtype=np.int64) for x in (frame, caplen, wirelen, ts))
+            )
+            done = self._chunk(buf, chunk)
+        ether = self._decoder.ether
+        for i in range(max(done, 0), n):
+            ether(buf, frame[i], caplen[i], wirelen[i], ts[i])
+
+    def _chunk(self, buf: bytes, chunk: _Chunk) -> int:
+        """Decode a chunk's frames: how many (from the first) were decoded; -1: none,
+        decode them one by one (too many unsafe ones)."""
+        n = len(chunk.frame)
         unsafe = self._unsafe(chunk).tolist()
-        if len(unsafe) * self.unsafe_share > n:  # e.g. a VLAN-tagged capture: record by record
-            return self._sequential(buf, off, size)
-        # Runs of records between the unsafe ones, each in a batch; an unsafe record
-        # on its own, as ether() would take it.
+        if len(unsafe) * self.unsafe_share > n:  # e.g. a capture of tunnels: one by one
+            return -1
+        # Runs of frames between the unsafe ones, each in batches; an unsafe frame on
+        # its own, as ether() takes it.
         lo = 0
         step = self.max_batch
         for hi in [*unsafe, n]:
             for part in range(lo, hi, step):
                 if not self._batch(buf, chunk.part(part, min(part + step, hi))):
                     # New conversations could fill the table: which ones are then
-                    # evicted depends on every conversation's last time, record by record.
-                    rest, walked, ts = self._sequential(buf, starts[part], size)
-                    return rest, part + walked, ts
+                    # evicted depends on every conversation's last time, one by one.
+                    return part
             if hi < n:
-                rec = starts[hi]
-                caplen, wirelen, ts = (
+                self._decoder.ether(
+                    buf,
+                    int(chunk.frame[hi]),
                     int(chunk.caplen[hi]),
                     int(chunk.wirelen[hi]),
                     int(chunk.ts[hi]),
                 )
-                self._decoder.ether(buf, rec + 16, caplen, wirelen, ts)
             lo = hi + 1
-        return end, n, int(chunk.ts[-1])
+        return n
 
     def _batch(self, buf: bytes, chunk: _Chunk) -> bool:
         """Steps 2 and 3 for a run of records that no unsafe one interrupts; False
         (and nothing done) when new conversations could fill the flow table."""
         flows = self._flows
-        n = len(chunk.rec)
+        n = len(chunk.frame)
         idx = np.full(n, -1, dtype=np.int64)
         index_get = flows._index.get
         e4 = np.flatnonzero(chunk.eligible & ~chunk.v6)
         e6 = np.flatnonzero(chunk.eligible & chunk.v6)
         if len(e4):
-            idx[e4] = list(map(index_get, chunk.keys(e4, 42, 12), repeat(-1)))
+            idx[e4] = list(map(index_get, chunk.keys(e4, _ADDR4, 12), repeat(-1)))
         if len(e6):
-            idx[e6] = list(map(index_get, chunk.keys(e6, 38, 36), repeat(-1)))
+            idx[e6] = list(map(index_get, chunk.keys(e6, _ADDR6, 36), repeat(-1)))
         new = np.flatnonzero(chunk.eligible & (idx < 0))
         if len(new):
             if len(flows) + len(new) >= flows.config.max_flows:
@@ -272,7 +274,9 @@ class BatchWalker:
     @staticmethod
     def _key(buf: bytes, base: int, v6: bool) -> bytes:
         """The direction's key of an eligible record (source, destination, ports)."""
-        return buf[base + 38 : base + 74] if v6 else buf[base + 42 : base + 54]
+        if v6:
+            return buf[base + _ADDR6 : base + _ADDR6 + 36]
+        return buf[base + _ADDR4 : base + _ADDR4 + 12]
 
     def _segments(
         self, buf: bytes, chunk: _Chunk, which: I64, segment: Callable[..., int]
@@ -293,21 +297,6 @@ class BatchWalker:
                 strict=True,
             )
         ]
-
-    def _records(self, buf: bytes, off: int, size: int) -> tuple[list[int], int]:
-        """The offsets of the whole records in ``buf[off:size]`` that the sequential
-        walker would take (it leaves the last ~30 bytes to the reader), and the
-        offset after them."""
-        caplen_at = self._caplen_at
-        starts: list[int] = []
-        append = starts.append
-        while off + 30 <= size:
-            nxt = off + 16 + caplen_at(buf, off + 8)[0]
-            if nxt > size:
-                break
-            append(off)
-            off = nxt
-        return starts, off
 
     def _unsafe(self, chunk: _Chunk) -> I64:
         """The records outside the fast path that might still reach the flow table
@@ -358,10 +347,10 @@ class BatchWalker:
         tcp_rest = decoder._tcp_rest
         general = decoder._ether
         v6 = chunk.v6[todo]
-        frame = chunk.rec[todo] + 16
+        frame = chunk.frame[todo]
         caplen = chunk.caplen[todo]
         ts = chunk.ts[todo]
-        a = chunk.base[todo] + np.where(v6, 38, 42)  # the addresses (source, then destination)
+        a = chunk.base[todo] + np.where(v6, _ADDR6, _ADDR4)  # source, destination, ports
         alen = np.where(v6, 32, 8)
         # _tcp_rest's arguments after ``buf``, and _ether's.
         tcp_args = zip(
@@ -398,11 +387,63 @@ class BatchWalker:
                 general(buf, *ether)
 
 
+class BatchWalker(FrameBatcher):
+    """The pcap walker for Ethernet records with a flow table: a chunk's records in
+    batches, or record by record (``sequential``) where batches do not pay."""
+
+    def __init__(
+        self,
+        decoder: Decoder,
+        flows: TcpFlowTable,
+        order: str,
+        frac_ns: int,
+        sequential: PcapWalker,
+        min_records: int,
+    ) -> None:
+        super().__init__(decoder, flows, min_records)
+        self._frac_ns = frac_ns
+        self._sequential = sequential
+        self._caplen_at = struct.Struct(order + "I").unpack_from
+        self._u32 = np.dtype(order + "u4")
+
+    def __call__(self, buf: bytes, off: int, size: int) -> tuple[int, int, int]:
+        starts, end = self._records(buf, off, size)
+        n = len(starts)
+        if n < self.min_records:
+            return self._sequential(buf, off, size)
+        rec = np.array(starts, dtype=np.int64)
+        raw = np.frombuffer(buf, dtype=np.uint8)
+        head = sliding_window_view(raw, 16)[rec].view(self._u32).astype(np.int64)
+        sec, frac, caplen, wirelen = head[:, 0], head[:, 1], head[:, 2], head[:, 3]
+        chunk = _Chunk(buf, rec + 16, caplen, wirelen, sec * 1_000_000_000 + frac * self._frac_ns)
+        done = self._chunk(buf, chunk)
+        if done == n:
+            return end, n, int(chunk.ts[-1])
+        # The rest record by record.
+        rest, walked, ts = self._sequential(buf, starts[max(done, 0)], size)
+        return rest, max(done, 0) + walked, ts
+
+    def _records(self, buf: bytes, off: int, size: int) -> tuple[list[int], int]:
+        """The offsets of the whole records in ``buf[off:size]`` that the sequential
+        walker would take (it leaves the last ~30 bytes to the reader), and the
+        offset after them."""
+        caplen_at = self._caplen_at
+        starts: list[int] = []
+        append = starts.append
+        while off + 30 <= size:
+            nxt = off + 16 + caplen_at(buf, off + 8)[0]
+            if nxt > size:
+                break
+            append(off)
+            off = nxt
+        return starts, off
+
+
 class _Chunk:
     """Every header field the fast path reads, for every record of a chunk (int64)."""
 
     _PER_RECORD = (
-        "rec",
+        "frame",
         "base",
         "m",
         "caplen",
@@ -426,7 +467,7 @@ class _Chunk:
 
     def part(self, lo: int, hi: int) -> _Chunk:
         """Records ``lo`` to ``hi`` (views, no copy)."""
-        if lo == 0 and hi == len(self.rec):
+        if lo == 0 and hi == len(self.frame):
             return self
         part = object.__new__(_Chunk)
         part._raw = self._raw
@@ -434,26 +475,24 @@ class _Chunk:
             setattr(part, name, getattr(self, name)[lo:hi])
         return part
 
-    def __init__(self, buf: bytes, rec: I64, u32: np.dtype[Any], frac_ns: int) -> None:
-        self.rec = rec
-        raw = np.frombuffer(buf, dtype=np.uint8)
-        if int(rec[-1]) + _WIDTH + 8 > len(raw):  # short last records: read zeros past the end
-            raw = np.concatenate((raw, np.zeros(_WIDTH + 8, dtype=np.uint8)))
-        self._raw = raw
-        # The record header, the Ethernet type and up to two VLAN tags' types.
-        pre = sliding_window_view(raw, _ET + 10)[rec]
-        head = np.ascontiguousarray(pre[:, :16]).view(u32).astype(np.int64)
-        sec, frac, caplen, wirelen = head[:, 0], head[:, 1], head[:, 2], head[:, 3]
+    def __init__(self, buf: bytes, frame: I64, caplen: I64, wirelen: I64, ts: I64) -> None:
+        self.frame = frame
         self.caplen = caplen
         self.wirelen = wirelen
-        self.ts = sec * 1_000_000_000 + frac * frac_ns
+        self.ts = ts
+        raw = np.frombuffer(buf, dtype=np.uint8)
+        if int(frame.max()) + _WIDTH + 8 > len(raw):  # short last frames: read zeros past the end
+            raw = np.concatenate((raw, np.zeros(_WIDTH + 8, dtype=np.uint8)))
+        self._raw = raw
+        # The Ethernet type and up to two VLAN tags' types.
+        pre = sliding_window_view(raw, _ET + 10)[frame]
         et0, et1, et2 = self._be(pre, _ET, 2), self._be(pre, _ET + 4, 2), self._be(pre, _ET + 8, 2)
         tag1 = np.isin(et0, _VLAN_TYPES)
         tag2 = tag1 & np.isin(et1, _VLAN_TYPES)
         # Past the tags: the frame as if untagged, ``shift`` bytes further on.
         et = np.where(tag2, et2, np.where(tag1, et1, et0))
         shift = (tag1.astype(np.int64) + tag2) << 2
-        base = rec + shift
+        base = frame + shift
         self.base = base
         self.et = et
         # One row of _WIDTH bytes per record from there (a copy: one gather).
