@@ -20,12 +20,16 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from trafex.detect.detection import Detection
 from trafex.detect.detector import Detector
 from trafex.detect.flowtable import TcpFlowTable
 from trafex.detect.packet import PacketView
 from trafex.detect.reassembly import FragmentCache
+
+if TYPE_CHECKING:
+    from trafex.detect.batch import FrameBatcher
 
 FrameHandler = Callable[[bytes, int, int, int, int], None]
 PcapWalker = Callable[[bytes, int, int], tuple[int, int, int]]
@@ -121,6 +125,7 @@ class Decoder:
         # Chunks of at least this many pcap records are decoded in batches (see
         # trafex.detect.batch); None: always record by record.
         self.batch_min: int | None = BATCH_MIN
+        self._batcher: FrameBatcher | None = None
 
     # -- link layers -------------------------------------------------------------------
 
@@ -233,6 +238,20 @@ class Decoder:
         from trafex.detect.batch import BatchWalker
 
         return BatchWalker(self, self._flows, order, frac_ns, walk, self.batch_min)
+
+    def frame_batcher(self, linktype: int) -> FrameBatcher | None:
+        """The batcher for frames of ``linktype`` (pcapng), or None: Ethernet with a
+        flow table, unless batches are off. One for every interface of that type, so
+        that their frames share batches."""
+        if linktype & 0x0FFFFFFF != LINKTYPE_ETHERNET or self._flows is None:
+            return None
+        if self.batch_min is None:
+            return None
+        if self._batcher is None:
+            from trafex.detect.batch import FrameBatcher
+
+            self._batcher = FrameBatcher(self, self._flows, self.batch_min)
+        return self._batcher
 
     def _walk_ether(
         self,

@@ -123,8 +123,9 @@ class Sensor:
 
         if isinstance(source, CaptureFile):
             # A pcap file's records are walked by the decoder itself (one loop, no call
-            # per packet between reader and decoder) when it has a walker for them.
-            source.run(decoder.handler, on_chunk, decoder.pcap_walker)
+            # per packet between reader and decoder) when it has a walker for them; a
+            # pcapng file's frames go to it in batches where it has a batcher.
+            source.run(decoder.handler, on_chunk, decoder.pcap_walker, decoder.frame_batcher)
         else:
             source.run(decoder.handler, on_chunk)
         final = stats_now()

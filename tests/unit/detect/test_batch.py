@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import struct
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from hypothesis import strategies as st
 from trafex.detect import CaptureFile, Sensor, SensorConfig
 from trafex.detect import batch as batch_module
 from trafex.detect import decode as decode_module
+from trafex.detect import pcapfile as pcapfile_module
 from trafex.detect.batch import BatchWalker
 from trafex.detect.decode import Decoder
 from trafex.detect.detection import Detection
@@ -459,3 +461,74 @@ def test_real_captures_same_with_batches(name: str, monkeypatch: pytest.MonkeyPa
         stats = sensor.run(CaptureFile(path), found.append)
         results.append((found, sensor.flows._slab, dataclasses.replace(stats, seconds=0.0)))
     assert results[0] == results[1]
+
+
+def _pcapng(
+    trace: list[tuple[int, bytes]], order: str = "<", ns: bool = False, raw_every: int = 0
+) -> bytes:
+    """A pcapng file of the trace: one Ethernet interface (µs, or ns with if_tsresol);
+    with ``raw_every``, every that many IPv4 frames go on a second interface of link
+    type RAW (IP, no Ethernet header), which the batches do not take."""
+
+    def block(btype: int, body: bytes) -> bytes:
+        body += bytes(-len(body) % 4)
+        return (
+            struct.pack(order + "II", btype, 12 + len(body))
+            + body
+            + struct.pack(order + "I", 12 + len(body))
+        )
+
+    shb = struct.pack(order + "IHHq", 0x1A2B3C4D, 1, 0, -1)
+    tsresol = struct.pack(order + "HH", 9, 1) + b"\x09\x00\x00\x00" if ns else b""
+    idb = struct.pack(order + "HHI", 1, 0, 0) + tsresol + struct.pack(order + "HH", 0, 0)
+    out = bytearray(block(0x0A0D0D0A, shb) + block(1, idb))
+    raw_idb = struct.pack(order + "HHI", 101, 0, 0) + tsresol + struct.pack(order + "HH", 0, 0)
+    out += block(1, raw_idb)
+    for i, (t_us, frame) in enumerate(trace):
+        stamp = t_us * 1000 if ns else t_us
+        iface, data = 0, frame
+        if raw_every and i % raw_every == 0 and frame[12:14] == b"\x08\x00":
+            iface, data = 1, frame[14:]
+        head = struct.pack(
+            order + "IIIII", iface, stamp >> 32, stamp & 0xFFFFFFFF, len(data), len(data)
+        )
+        out += block(6, head + data)
+    return bytes(out)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    conversations,
+    extras,
+    st.sampled_from(["<", ">"]),
+    st.booleans(),
+    st.sampled_from([0, 3]),
+    st.sampled_from([200, 1 << 20]),
+)
+def test_pcapng_same_with_batches(
+    convs: list[Any], more: list[Any], order: str, ns: bool, raw_every: int, chunk_bytes: int
+) -> None:
+    """A pcapng file through the sensor: the same with its Ethernet frames in batches
+    (every chunk, split often) as one by one, in either byte order and time
+    resolution, with frames of another interface (not batched) in between and
+    blocks cut by the reader's chunks."""
+    data = _pcapng(_trace(convs, more), order, ns, raw_every)
+    config = (
+        SensorConfig().with_detector("retransmit", threshold=1).with_detector("dns", names=["bad"])
+    )
+    results = []
+    with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as patch:
+        path = Path(tmp) / "t.pcapng"
+        path.write_bytes(data)
+        patch.setattr(pcapfile_module, "CHUNK", chunk_bytes)
+        patch.setattr(batch_module, "MAX_BATCH", 3)
+        patch.setattr(batch_module, "MIN_ROUND", 1)
+        patch.setattr(batch_module, "UNSAFE_SHARE", 0)
+        for batch_min in (None, 1):
+            patch.setattr(decode_module, "BATCH_MIN", batch_min)
+            sensor = Sensor(config)
+            found: list[Detection] = []
+            stats = sensor.run(CaptureFile(path), found.append)
+            results.append((found, sensor.flows._slab, dataclasses.replace(stats, seconds=0.0)))
+    assert results[0] == results[1]
+    assert results[0][2].packets == len(_trace(convs, more))

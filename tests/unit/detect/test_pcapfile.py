@@ -98,3 +98,29 @@ def test_corrupt_files_never_crash(
         path.write_bytes(data)
         with contextlib.suppress(NotACaptureError):
             Sensor(SensorConfig()).run(CaptureFile(path), lambda d: None)
+
+
+def test_pcapng_time_beyond_2262_is_a_bad_packet(tmp_path: Path) -> None:
+    """A pcapng packet whose time does not fit in 64-bit nanoseconds (2**64 - 1
+    microseconds) is counted bad and skipped instead of stopping the sensor; the
+    packets around it are read with their own times."""
+    from scapy.utils import wrpcapng
+
+    good = tmp_path / "good.pcapng"
+    wrpcapng(str(good), scenario_rto())
+    data = bytearray(good.read_bytes())
+    # The first enhanced packet block's timestamp: 2**64 - 1 microseconds.
+    off = 0
+    while struct.unpack_from("<I", data, off)[0] != 6:
+        off += struct.unpack_from("<I", data, off + 4)[0]
+    struct.pack_into("<II", data, off + 12, 0xFFFFFFFF, 0xFFFFFFFF)
+    bad = tmp_path / "bad.pcapng"
+    bad.write_bytes(bytes(data))
+    times: list[int] = []
+    source = CaptureFile(bad)
+    source.run(lambda linktype: lambda *frame: times.append(frame[-1]), lambda n, ts: True)
+    assert source.bad == 1
+    assert source.packets == len(scenario_rto()) - 1
+    assert all(t < 1 << 63 for t in times)
+    stats = Sensor(SensorConfig().with_detector("retransmit")).run(CaptureFile(bad), lambda d: None)
+    assert stats.bad_packets == 1
