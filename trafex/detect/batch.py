@@ -151,6 +151,8 @@ _DECODED_ETHERTYPES = (
     0x6558,
 )
 _VLAN_TYPES = (0x8100, 0x88A8, 0x9100, 0x9200)  # a 4-byte tag follows (decode._VLAN_TYPES)
+_IS_VLAN = np.zeros(1 << 16, dtype=bool)  # indexed by an Ethernet type: one gather
+_IS_VLAN[list(_VLAN_TYPES)] = True
 _TUNNEL_UDP_PORTS = (4789, 6081, 3544)  # VXLAN, GENEVE, Teredo (opened by the decoder)
 
 
@@ -487,8 +489,8 @@ class _Chunk:
         # The Ethernet type and up to two VLAN tags' types.
         pre = sliding_window_view(raw, _ET + 10)[frame]
         et0, et1, et2 = self._be(pre, _ET, 2), self._be(pre, _ET + 4, 2), self._be(pre, _ET + 8, 2)
-        tag1 = np.isin(et0, _VLAN_TYPES)
-        tag2 = tag1 & np.isin(et1, _VLAN_TYPES)
+        tag1 = _IS_VLAN[et0]
+        tag2 = tag1 & _IS_VLAN[et1]
         # Past the tags: the frame as if untagged, ``shift`` bytes further on.
         et = np.where(tag2, et2, np.where(tag1, et1, et0))
         shift = (tag1.astype(np.int64) + tag2) << 2
@@ -520,7 +522,7 @@ class _Chunk:
         tot = np.minimum(tot, wirelen - 14 - shift)
         self.tot = tot
         # TCP, 20 bytes further on in IPv6.
-        t = np.where(v6[:, None], m[:, _TCP6 : _TCP6 + 16], m[:, _TCP4 : _TCP4 + 16])
+        t = sliding_window_view(raw, 16)[base + np.where(v6, _TCP6, _TCP4)]
         self.sport = self._be(t, 0, 2)
         self.dport = self._be(t, 2, 2)
         self.seq = self._be(t, 4, 4)
