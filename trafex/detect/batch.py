@@ -1,23 +1,27 @@
-"""A chunk of pcap records decoded at once with numpy: the sensor's fast path for files.
+"""Ethernet frames of a capture file decoded in batches with numpy: the sensor's fast path.
 
-The sequential pcap walker (:meth:`Decoder._walk_ether`) spends about 2 µs of
-interpreter time on every packet, most of it on the in-order segment of a known
-TCP conversation, where nothing can be detected. This walker does the same work
-for a whole chunk (about 1 MiB of records) with array operations, and leaves
-to Python only the packets where something can happen. The result is the same,
-byte for byte: the flow table's records, the counters and the detections, in
-packet order (tests compare the two walkers on random and mutated traffic).
+Frame by frame (:meth:`Decoder.ether`, or the pcap walker that fuses it with the
+record loop), the sensor spends about 2 µs of interpreter time on every packet,
+most of it on the in-order segment of a known TCP conversation, where nothing
+can be detected. A batch does the same work for up to ``MAX_BATCH`` frames with
+array operations, and leaves to Python only the packets where something can
+happen. The result is the same, byte for byte: the flow table's records, the
+counters and the detections, in packet order (tests compare the two on random
+and mutated traffic). pcap files hand their chunks over through
+:class:`BatchWalker`, pcapng files their runs of Ethernet frames through
+:class:`FrameBatcher`.
 
 How, in three steps:
 
-1. **Fields.** The record offsets are found with a short Python loop (records
-   have variable lengths); every header field the fast path reads is then
-   gathered for all records at once. A record that ``Decoder.ether()`` would
-   take on its fast path (Ethernet, IPv4 without options or IPv6 without
-   extension headers, TCP, not a fragment), or that only one or two VLAN tags
-   keep from it (a mirror port's capture), is *eligible*; its direction is looked up in
-   the flow table's index, and conversations seen for the first time are opened
-   then, in packet order (as ``segment()`` would open them: same records).
+1. **Fields.** The frames' offsets come from the reader (for pcap, a short
+   Python loop over the records, which have variable lengths); every header
+   field the fast path reads is then gathered for all frames at once. A frame
+   that ``Decoder.ether()`` would take on its fast path (Ethernet, IPv4 without
+   options or IPv6 without extension headers, TCP, not a fragment), or that
+   only one or two VLAN tags keep from it (a mirror port's capture), is
+   *eligible*; its direction is looked up in the flow table's index, and
+   conversations seen for the first time are opened then, in packet order (as
+   ``segment()`` would open them: same records).
 2. **Flow table, in rounds.** Conversations are independent, so each is
    followed on its own, its segments in order. A segment is *simple* when
    ``TcpFlowTable.segment()``'s fast path would take it (an in-order ACK or
@@ -35,15 +39,15 @@ How, in three steps:
    highest sequence number to be acked equals its next sequence number; a
    conversation without it leaves its next segment to ``segment()``.
 3. **Detectors, in packet order.** The retransmission counts that
-   ``segment()`` returned are kept per record; then, in packet order, a
+   ``segment()`` returned are kept per frame; then, in packet order, a
    retransmission or a segment on a watched port (DNS over TCP) goes to the
-   detectors and a record the fast path does not take (UDP, ICMP, other types)
+   detectors and a frame the fast path does not take (UDP, ICMP, other types)
    to the decoder's general path. Neither touches the flow table.
 
-Records that the decoder would take to the flow table by another path (IPv6
+Frames that the decoder would take to the flow table by another path (IPv6
 extension headers, IPv4 options, a fragment, a tunnel, MPLS, three VLAN tags)
 are *unsafe*: each is decoded on its own between two batches, in its place. A
-chunk with many of them (a capture of tunnels) goes record by record, as does
+chunk with many of them (a capture of tunnels) goes frame by frame, as does
 the rest of a chunk when new conversations could fill the flow table (which
 ones are then evicted depends on every conversation's last time), and a chunk
 too small to pay for the array set-up.
@@ -80,14 +84,14 @@ I64 = npt.NDArray[np.int64]
 Mask = npt.NDArray[np.bool_]
 
 MAX_BATCH = 4096
-"""Records per batch at most: the GIL is held through a few long C loops per batch
+"""Frames per batch at most: the GIL is held through a few long C loops per batch
 (index look-ups, lists), which a sender thread waiting to call trafexd must wait out."""
 MAX_ROUNDS = 8
 """Rounds of prefix steps per run; what is left then goes through segment() in order."""
 MIN_ROUND = 64
 """Fewer pending segments than this: segment() one by one is cheaper than a round."""
 UNSAFE_SHARE = 64
-"""More than one unsafe record in this many: the chunk goes record by record."""
+"""More than one unsafe frame in this many: the chunk goes frame by frame."""
 
 # The flow table's record (flowtable._REC, "<IIIHHBBqqIHq"), field by field.
 REC_DTYPE = np.dtype(
@@ -215,7 +219,7 @@ class FrameBatcher:
         return n
 
     def _batch(self, buf: bytes, chunk: _Chunk) -> bool:
-        """Steps 2 and 3 for a run of records that no unsafe one interrupts; False
+        """Steps 2 and 3 for a run of frames that no unsafe one interrupts; False
         (and nothing done) when new conversations could fill the flow table."""
         flows = self._flows
         n = len(chunk.frame)
@@ -248,7 +252,7 @@ class FrameBatcher:
         return True
 
     def _analyse(self, buf: bytes, chunk: _Chunk, pending: I64, idx: I64, counts: I64) -> None:
-        """Step 2 for the eligible records ``pending`` (known directions ``idx``), in
+        """Step 2 for the eligible frames ``pending`` (known directions ``idx``), in
         rounds: each conversation's in-order prefix at once, then its first other
         segment through ``segment()``, then the next prefix... A conversation's
         segments stay in order; conversations are independent of each other."""
@@ -275,7 +279,7 @@ class FrameBatcher:
 
     @staticmethod
     def _key(buf: bytes, base: int, v6: bool) -> bytes:
-        """The direction's key of an eligible record (source, destination, ports)."""
+        """The direction's key of an eligible frame (source, destination, ports)."""
         if v6:
             return buf[base + _ADDR6 : base + _ADDR6 + 36]
         return buf[base + _ADDR4 : base + _ADDR4 + 12]
@@ -283,7 +287,7 @@ class FrameBatcher:
     def _segments(
         self, buf: bytes, chunk: _Chunk, which: I64, segment: Callable[..., int]
     ) -> list[int]:
-        """``segment()`` for records ``which``, in that order; their retransmission counts."""
+        """``segment()`` for frames ``which``, in that order; their retransmission counts."""
         key = self._key
         return [
             segment(key(buf, base, v6), seq, ack, flags, win, seglen, ts)
@@ -301,7 +305,7 @@ class FrameBatcher:
         ]
 
     def _unsafe(self, chunk: _Chunk) -> I64:
-        """The records outside the fast path that might still reach the flow table
+        """The frames outside the fast path that might still reach the flow table
         (their positions): decoded further than this module checks."""
         other = np.flatnonzero(~chunk.eligible & ~chunk.bad)
         et = chunk.et[other]
@@ -337,7 +341,7 @@ class FrameBatcher:
 
     def _detect(self, buf: bytes, chunk: _Chunk, counts: I64) -> None:
         """Step 3: the detector calls, in packet order: the decoder's general path for
-        the records outside the fast path, ``_tcp_rest`` for a retransmission or a
+        the frames outside the fast path, ``_tcp_rest`` for a retransmission or a
         segment on a watched port."""
         decoder = self._decoder
         decoder.bad += int(np.count_nonzero(chunk.bad))
@@ -442,7 +446,7 @@ class BatchWalker(FrameBatcher):
 
 
 class _Chunk:
-    """Every header field the fast path reads, for every record of a chunk (int64)."""
+    """Every header field the fast path reads, for every frame of a chunk (int64)."""
 
     _PER_RECORD = (
         "frame",
@@ -497,12 +501,12 @@ class _Chunk:
         base = frame + shift
         self.base = base
         self.et = et
-        # One row of _WIDTH bytes per record from there (a copy: one gather).
+        # One row of _WIDTH bytes per frame from there (a copy: one gather).
         m = sliding_window_view(raw, _WIDTH)[base]
         self.m = m
         v6 = et == 0x86DD
         self.v6 = v6
-        # IPv4 fields (read for every record, used where the record is IPv4).
+        # IPv4 fields (read for every frame, used where the frame is IPv4).
         tot4 = self._be(m, _IP + 2, 2)
         eligible4 = (
             (et == 0x0800)
@@ -544,7 +548,7 @@ class _Chunk:
         return x
 
     def keys(self, which: I64, at: int, width: int) -> list[bytes]:
-        """The ``width`` bytes at ``at`` in records ``which``, as bytes objects."""
+        """The ``width`` bytes at ``at`` past the tags of frames ``which``, as bytes."""
         rows = sliding_window_view(self._raw, width)[self.base[which] + at]
         keys: list[bytes] = rows.view(f"V{width}").ravel().tolist()
         return keys
