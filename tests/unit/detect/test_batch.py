@@ -532,3 +532,38 @@ def test_pcapng_same_with_batches(
             results.append((found, sensor.flows._slab, dataclasses.replace(stats, seconds=0.0)))
     assert results[0] == results[1]
     assert results[0][2].packets == len(_trace(convs, more))
+
+
+_ETHERTYPES = [b"\x08\x00", b"\x86\xdd", b"\x81\x00", b"\x88\xa8", b"\x88\x47", b"\x00\x40"]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(_ETHERTYPES),
+            st.binary(min_size=0, max_size=100),
+            st.integers(-20, 20),  # wire length minus captured length
+        ),
+        min_size=1,
+        max_size=30,
+    ),
+    conversations,
+    st.sampled_from([1, 4, 1000]),
+)
+def test_random_frames_same_in_batches(
+    junk: list[tuple[bytes, bytes, int]], convs: list[Any], chunk: int
+) -> None:
+    """Frames of random bytes after a plausible Ethernet type (and wire lengths below
+    or above the captured length), mixed into real conversations: never an
+    exception, and the same as frame by frame."""
+    trace = _trace(convs, [])
+    out = bytearray()
+    for i, (t, frame) in enumerate(trace):
+        out += struct.pack("<IIII", t // 1_000_000, t % 1_000_000, len(frame), len(frame)) + frame
+        if i < len(junk):
+            et, body, extra = junk[i]
+            bad = _MAC + et + body
+            wire = max(0, len(bad) + extra)
+            out += struct.pack("<IIII", t // 1_000_000, t % 1_000_000, len(bad), wire) + bad
+    _assert_same(bytes(out), False, chunk=chunk)
