@@ -567,3 +567,25 @@ def test_random_frames_same_in_batches(
             wire = max(0, len(bad) + extra)
             out += struct.pack("<IIII", t // 1_000_000, t % 1_000_000, len(bad), wire) + bad
     _assert_same(bytes(out), False, chunk=chunk)
+
+
+def test_pcapng_sections_of_both_byte_orders_same_with_batches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two pcapng sections (as ``cat a.pcapng b.pcapng`` makes), little then big
+    endian, the second with nanosecond times: the same in batches as one by one."""
+    trace = _long_trace(30)
+    half = len(trace) // 2
+    path = tmp_path / "two.pcapng"
+    path.write_bytes(_pcapng(trace[:half], "<") + _pcapng(trace[half:], ">", ns=True, raw_every=5))
+    config = SensorConfig().with_detector("retransmit", threshold=1)
+    monkeypatch.setattr(batch_module, "MAX_BATCH", 50)
+    results = []
+    for batch_min in (None, 1):
+        monkeypatch.setattr(decode_module, "BATCH_MIN", batch_min)
+        sensor = Sensor(config)
+        found: list[Detection] = []
+        stats = sensor.run(CaptureFile(path), found.append)
+        results.append((found, sensor.flows._slab, dataclasses.replace(stats, seconds=0.0)))
+    assert results[0] == results[1]
+    assert results[0][2].packets == len(trace) and len(results[0][0]) > 10
