@@ -73,9 +73,6 @@ _IP4 = struct.Struct("!BxHHHBB")
 # CPython, so no allocation) instead of one 16-bit field to mask and shift.
 _ETH_IP4_TCP = struct.Struct("!14xBxH2xHBB10xHHIIBBH")
 _ETH_IP6_TCP = struct.Struct("!14xIHBB32xHHIIBBH")
-# The same after a 16-byte pcap record header (read from the record's start).
-_REC_ETH_IP4_TCP = struct.Struct("!16x" + _ETH_IP4_TCP.format[1:])
-_REC_ETH_IP6_TCP = struct.Struct("!16x" + _ETH_IP6_TCP.format[1:])
 _IP6 = struct.Struct("!IHBB")
 _TCP = struct.Struct("!HHIIHH")
 _UDP = struct.Struct("!HHH")
@@ -220,15 +217,13 @@ class Decoder:
 
         ``order`` is the file's byte order (``<`` or ``>``), ``frac_ns`` turns a
         record's time fraction into nanoseconds. Only Ethernet with a flow table (a
-        retransmission detector) has one: the pcap reader's record loop, ether()'s
-        fast path and the flow table's in one function (see :meth:`_walk_ether`).
+        retransmission detector) has one: the batch walker (``trafex.detect.batch``),
+        or with batches off the record loop calling ether() (:meth:`_walk_ether`).
         """
         if linktype & 0x0FFFFFFF != LINKTYPE_ETHERNET or self._flows is None:
             return None
 
-        # The record header and the Ethernet type's two bytes in one call (two small
-        # ints: cached by CPython, no allocation, unlike an int built from them).
-        header = struct.Struct(order + "IIII12xBB").unpack_from
+        header = struct.Struct(order + "IIII").unpack_from
 
         def walk(buf: bytes, off: int, size: int) -> tuple[int, int, int]:
             return self._walk_ether(buf, off, size, header, frac_ns)
@@ -261,33 +256,17 @@ class Decoder:
         header: Callable[[bytes, int], tuple[int, ...]],
         frac_ns: int,
     ) -> tuple[int, int, int]:
-        """Handle the whole pcap records of ``buf[off:size]`` (Ethernet frames); returns
-        (offset of the first record not handled, records handled, last packet time).
-
-        Two loops in one: the record loop of ``CaptureFile._pcap`` and ``ether()``'s
-        fast path. Everything they touch per packet is a local bound once per chunk (a
-        LOAD_FAST instead of an attribute lookup); a frame the fast path does not take
-        goes to ``_ether`` as from ``ether()``. Tests compare this walker with
-        ``ether()``, byte for byte. Chunks big enough go to the batch walker
-        (``trafex.detect.batch``) instead, which falls back on this one.
-        """
-        flows = self._flows
-        assert flows is not None  # pcap_walker() only makes a walker with a flow table
-        segment = flows.segment
-        want = self._tcp_want
-        tcp_rest = self._tcp_rest
-        general = self._ether
-        unpack4 = _REC_ETH_IP4_TCP.unpack_from
-        unpack6 = _REC_ETH_IP6_TCP.unpack_from
+        """Handle the whole pcap records of ``buf[off:size]`` (Ethernet frames) with
+        ``ether()``; returns (offset of the first record not handled, records handled,
+        last packet time). The batch walker (``trafex.detect.batch``) falls back on
+        this one where batches do not pay."""
+        ether = self.ether
         packets = 0
         ts = 0
         last_sec = sec_ns = -1
-        # Every int above 256 is a new object (an allocation and a free): the loop keeps
-        # them few, e.g. fields are read from the record's start (``off``) with the
-        # record header skipped by the struct, not from a computed frame offset.
         while off + 30 <= size:  # the last record(s) of a chunk are left to the reader
             rec = off
-            sec, frac, caplen, wirelen, et0, et1 = header(buf, rec)
+            sec, frac, caplen, wirelen = header(buf, rec)
             off = rec + 16 + caplen
             if off > size:
                 off = rec
@@ -297,62 +276,7 @@ class Decoder:
                 last_sec = sec
                 sec_ns = sec * 1_000_000_000
             ts = sec_ns + frac * frac_ns
-            # Ethernet, IPv4 without options or IPv6 without extension headers, TCP, not
-            # a fragment: one struct call reads every field; the addresses are alen bytes
-            # from a, the TCP header follows them. Anything else: _ether.
-            if et0 == 0x08 and not et1 and caplen >= 54:  # IPv4
-                vihl, tot, frag, ttl, proto, sport, dport, seq, ack, doff, flags, win = unpack4(
-                    buf, rec
-                )
-                if vihl != 0x45 or proto != 6 or frag & 0x3FFF or tot < 40:
-                    general(buf, rec + 16, caplen, wirelen, ts)
-                    continue
-                version = 4
-                a = rec + 42
-                alen = 8
-                tot = tot if tot <= wirelen - 14 else wirelen - 14  # no min() call here
-                hlen = (doff >> 2) & 0x3C
-                seglen = tot - 20 - hlen
-            elif et0 == 0x86 and et1 == 0xDD and caplen >= 74:  # IPv6
-                vtc, plen, nh, ttl, sport, dport, seq, ack, doff, flags, win = unpack6(buf, rec)
-                if nh != 6 or vtc >> 28 != 6 or not plen:
-                    general(buf, rec + 16, caplen, wirelen, ts)
-                    continue
-                version = 6
-                a = rec + 38
-                alen = 32
-                tot = 40 + plen
-                tot = tot if tot <= wirelen - 14 else wirelen - 14
-                hlen = (doff >> 2) & 0x3C
-                seglen = tot - 40 - hlen
-            else:
-                general(buf, rec + 16, caplen, wirelen, ts)
-                continue
-            if hlen < 20 or seglen < 0:
-                self.bad += 1
-                continue
-            # src + dst + sport + dport: the direction's key
-            n = segment(buf[a : a + alen + 4], seq, ack, flags, win, seglen, ts)
-            if n or want[sport] or want[dport]:
-                tcp_rest(
-                    buf,
-                    a,
-                    alen,
-                    a + alen,
-                    off,
-                    ts,
-                    version,
-                    ttl,
-                    tot,
-                    sport,
-                    dport,
-                    seq,
-                    ack,
-                    flags,
-                    hlen,
-                    seglen,
-                    n,
-                )
+            ether(buf, rec + 16, caplen, wirelen, ts)
         return off, packets, ts
 
     def _ether(self, buf: bytes, off: int, caplen: int, wirelen: int, ts: int) -> None:

@@ -65,7 +65,7 @@ class CaptureFile:
         batcher_for: BatcherFor | None = None,
     ) -> None:
         """Hand every frame to ``handler_for(linktype)``; with ``walker_for``, a pcap
-        file's records are walked by the walker it returns, if any (a fused fast path);
+        file's records are walked by the walker it returns, if any (a chunk at a time);
         with ``batcher_for``, a pcapng file's frames go in batches to the batcher it
         returns for their interface's link type, if any (in packet order all the same)."""
         try:
