@@ -403,6 +403,24 @@ def test_new_conversations_near_max_flows_go_record_by_record() -> None:
     assert walker.batched < len(_long_trace())
 
 
+SensorResult = tuple[list[Detection], bytearray, Any]
+
+
+def _sensor_both(
+    path: Path, config: SensorConfig, patch: pytest.MonkeyPatch, batch_min: int = 1
+) -> tuple[SensorResult, SensorResult]:
+    """The sensor on ``path`` frame by frame, then with batches from ``batch_min``
+    frames: (detections, flow table bytes, stats without the time) of each."""
+    results = []
+    for size in (None, batch_min):
+        patch.setattr(decode_module, "BATCH_MIN", size)
+        sensor = Sensor(config)
+        found: list[Detection] = []
+        stats = sensor.run(CaptureFile(path), found.append)
+        results.append((found, sensor.flows._slab, dataclasses.replace(stats, seconds=0.0)))
+    return results[0], results[1]
+
+
 def test_sensor_results_do_not_depend_on_batches(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -411,26 +429,13 @@ def test_sensor_results_do_not_depend_on_batches(
     trace = _long_trace(400)
     path = tmp_path / "t.pcap"
     path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1) + _records(trace))
-    default = decode_module.BATCH_MIN
-    monkeypatch.setattr(decode_module, "BATCH_MIN", None)
     config = (
         SensorConfig().with_detector("retransmit", threshold=1).with_detector("dns", names=["bad"])
     )
-    ref = Sensor(config)
-    ref_found: list[Detection] = []
-    ref_stats = ref.run(CaptureFile(path), ref_found.append)
-    monkeypatch.setattr(decode_module, "BATCH_MIN", default)
-    sensor = Sensor(config)
-    found: list[Detection] = []
-    stats = sensor.run(CaptureFile(path), found.append)
-    assert len(trace) > 512
-    assert found == ref_found and len(found) > 40
-    assert sensor.flows._slab == ref.flows._slab
-    assert (stats.packets, stats.bad_packets, stats.flows) == (
-        ref_stats.packets,
-        ref_stats.bad_packets,
-        ref_stats.flows,
-    )
+    default = decode_module.BATCH_MIN
+    assert default is not None and len(trace) > default
+    ref, batched = _sensor_both(path, config, monkeypatch, default)
+    assert batched == ref and len(ref[0]) > 40
 
 
 def _shared_captures() -> list[str]:
@@ -450,17 +455,11 @@ def test_real_captures_same_with_batches(name: str, monkeypatch: pytest.MonkeyPa
         .with_detector("retransmit", threshold=1)
         .with_detector("dns", names=["example.com", "google.com", "badhacks.com"])
     )
-    results = []
-    for batch_min in (None, 1):
-        monkeypatch.setattr(decode_module, "BATCH_MIN", batch_min)
-        monkeypatch.setattr(batch_module, "MAX_BATCH", 7)
-        monkeypatch.setattr(batch_module, "MIN_ROUND", 1)
-        monkeypatch.setattr(batch_module, "UNSAFE_SHARE", 0)  # split, however many
-        sensor = Sensor(config)
-        found: list[Detection] = []
-        stats = sensor.run(CaptureFile(path), found.append)
-        results.append((found, sensor.flows._slab, dataclasses.replace(stats, seconds=0.0)))
-    assert results[0] == results[1]
+    monkeypatch.setattr(batch_module, "MAX_BATCH", 7)
+    monkeypatch.setattr(batch_module, "MIN_ROUND", 1)
+    monkeypatch.setattr(batch_module, "UNSAFE_SHARE", 0)  # split, however many
+    ref, batched = _sensor_both(path, config, monkeypatch)
+    assert batched == ref
 
 
 def _pcapng(
@@ -516,7 +515,6 @@ def test_pcapng_same_with_batches(
     config = (
         SensorConfig().with_detector("retransmit", threshold=1).with_detector("dns", names=["bad"])
     )
-    results = []
     with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as patch:
         path = Path(tmp) / "t.pcapng"
         path.write_bytes(data)
@@ -524,14 +522,9 @@ def test_pcapng_same_with_batches(
         patch.setattr(batch_module, "MAX_BATCH", 3)
         patch.setattr(batch_module, "MIN_ROUND", 1)
         patch.setattr(batch_module, "UNSAFE_SHARE", 0)
-        for batch_min in (None, 1):
-            patch.setattr(decode_module, "BATCH_MIN", batch_min)
-            sensor = Sensor(config)
-            found: list[Detection] = []
-            stats = sensor.run(CaptureFile(path), found.append)
-            results.append((found, sensor.flows._slab, dataclasses.replace(stats, seconds=0.0)))
-    assert results[0] == results[1]
-    assert results[0][2].packets == len(_trace(convs, more))
+        ref, batched = _sensor_both(path, config, patch)
+    assert batched == ref
+    assert ref[2].packets == len(_trace(convs, more))
 
 
 _ETHERTYPES = [b"\x08\x00", b"\x86\xdd", b"\x81\x00", b"\x88\xa8", b"\x88\x47", b"\x00\x40"]
@@ -580,12 +573,6 @@ def test_pcapng_sections_of_both_byte_orders_same_with_batches(
     path.write_bytes(_pcapng(trace[:half], "<") + _pcapng(trace[half:], ">", ns=True, raw_every=5))
     config = SensorConfig().with_detector("retransmit", threshold=1)
     monkeypatch.setattr(batch_module, "MAX_BATCH", 50)
-    results = []
-    for batch_min in (None, 1):
-        monkeypatch.setattr(decode_module, "BATCH_MIN", batch_min)
-        sensor = Sensor(config)
-        found: list[Detection] = []
-        stats = sensor.run(CaptureFile(path), found.append)
-        results.append((found, sensor.flows._slab, dataclasses.replace(stats, seconds=0.0)))
-    assert results[0] == results[1]
-    assert results[0][2].packets == len(trace) and len(results[0][0]) > 10
+    ref, batched = _sensor_both(path, config, monkeypatch)
+    assert batched == ref
+    assert ref[2].packets == len(trace) and len(ref[0]) > 10
