@@ -9,7 +9,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := gobgpd golang-github-osrg-gobgp-dev frr nftables tshark iproute2 \
-	python3-venv python3-dev procps libpcap0.8
+	python3-venv python3-dev procps libpcap0.8 traceroute iputils-ping
 GEN_STAMP := trafex/_gen/.stamp
 PROTOS := $(wildcard proto/trafex/v1/*.proto)
 

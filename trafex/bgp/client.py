@@ -19,6 +19,7 @@ from trafex.bgp.encode import FAMILIES, DecodeError, decode_path, flow_path, rou
 from trafex.bgp.stubs import gobgp_pb2, gobgp_pb2_grpc
 from trafex.model.errors import TrafexError, ValidationError
 from trafex.model.flowspec import Family, FlowActions, FlowMatch, FlowRule, unframe_nlri
+from trafex.model.nlri import decode_nlri
 from trafex.model.route import UnicastRoute
 
 Announceable = FlowRule | UnicastRoute
@@ -72,6 +73,17 @@ _STATES = {
     6: "established",
 }
 _FAMILY_NAMES = {(f.afi, f.safi): name for name, f in FAMILIES.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class LearnedFlow:
+    """A FlowSpec path a peer sent (trafex enforce's input): the rule, or why trafex
+    cannot model it (then ``rule`` is None and ``error`` says which part)."""
+
+    key: str
+    rule: FlowRule | None
+    error: str
+    peer: str
 
 
 def nlri_key(family: str, nlri_binary: bytes) -> str:
@@ -204,6 +216,39 @@ class GobgpClient:
                 raise _error("ListPath", error) from None
         return out
 
+    def learned_flows(
+        self, families: Sequence[str] = ("ipv4-flowspec", "ipv6-flowspec")
+    ) -> list[LearnedFlow]:
+        """The best FlowSpec path of each NLRI that peers sent (not injected ones)."""
+        out: list[LearnedFlow] = []
+        for name in families:
+            family = Family(name.partition("-")[0])
+            request = gobgp_pb2.ListPathRequest(
+                table_type=gobgp_pb2.GLOBAL, family=FAMILIES[name], enable_only_binary=True
+            )
+            try:
+                for response in self._stub.ListPath(request, timeout=max(self.timeout, 120.0)):
+                    for path in response.destination.paths:
+                        if path.best and path.neighbor_ip not in ("", "<nil>"):
+                            out.append(_learned(family, path))
+            except grpc.RpcError as error:
+                raise _error("ListPath", error) from None
+        return out
+
+    def watch_best(self) -> Iterator[None]:
+        """Yields each time GoBGP's best paths change, until the stream breaks (then
+        raises). What changed is read again with :meth:`learned_flows`."""
+        table = gobgp_pb2.WatchEventRequest.Table(
+            filters=[gobgp_pb2.WatchEventRequest.Table.Filter(type="BEST", init=True)]
+        )
+        request = gobgp_pb2.WatchEventRequest(table=table)
+        try:
+            for response in self._stub.WatchEvent(request):
+                if response.HasField("table"):
+                    yield None
+        except grpc.RpcError as error:
+            raise _error("WatchEvent", error) from None
+
     def peers(self) -> list[PeerInfo]:
         try:
             return [
@@ -224,3 +269,20 @@ class GobgpClient:
                     yield _peer(response.peer.peer)
         except grpc.RpcError as error:
             raise _error("WatchEvent", error) from None
+
+
+def _learned(family: Family, path: Any) -> LearnedFlow:
+    try:
+        body = prefix_form.from_gobgp(family, unframe_nlri(path.nlri_binary))
+    except (DecodeError, ValueError) as error:
+        return LearnedFlow(f"{family.value}:{path.nlri_binary.hex()}", None, str(error), "")
+    key = f"{family.value}:{body.hex()}"
+    peer = path.neighbor_ip
+    try:
+        match = decode_nlri(family, body)
+        actions = actions_from_attributes(path.pattrs_binary)
+    except ValidationError as error:
+        return LearnedFlow(key, None, str(error), peer)
+    except DecodeError as error:
+        return LearnedFlow(key, None, str(error), peer)
+    return LearnedFlow(key, FlowRule(match, actions), "", peer)

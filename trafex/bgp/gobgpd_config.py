@@ -1,8 +1,11 @@
 """gobgpd's TOML configuration, rendered from trafexd's (pure: text in, text out).
 
-The sidecar only ever announces what trafexd injects: a global import policy accepts
-locally originated paths and rejects everything learned from peers, so gobgpd never
-re-advertises one router's routes to another (trafex is no transit).
+trafexd's sidecar only ever announces what trafexd injects: a global import policy
+accepts locally originated paths and rejects everything learned from peers, so gobgpd
+never re-advertises one router's routes to another (trafex is no transit).
+
+``trafex enforce``'s sidecar is the opposite (``learn=True``): it accepts what its peers
+send and announces nothing.
 """
 
 from __future__ import annotations
@@ -75,16 +78,17 @@ def _neighbor(neighbor: NeighborConfig) -> list[str]:
     return lines
 
 
-def render(bgp: BgpConfig) -> str:
-    """The gobgpd config file for ``bgp``."""
-    addresses = ", ".join(_q(a) for a in bgp.listen_addresses)
-    lines = [
-        "# Written by trafexd: edit trafexd's config instead, this file is rewritten at start.",
-        "[global.config]",
-        f"  as = {bgp.asn}",
-        f"  router-id = {_q(str(bgp.router_id))}",
-        f"  port = {bgp.listen_port}",
-        f"  local-address-list = [{addresses}]",
+def _learn_only() -> list[str]:
+    return [
+        "[global.apply-policy.config]",
+        '  default-import-policy = "accept-route"',
+        '  default-export-policy = "reject-route"',
+        "",
+    ]
+
+
+def _local_only() -> list[str]:
+    return [
         "[global.apply-policy.config]",
         f"  import-policy-list = [{_q(LOCAL_ONLY_POLICY)}]",
         '  default-import-policy = "reject-route"',
@@ -98,6 +102,21 @@ def render(bgp: BgpConfig) -> str:
         "    [policy-definitions.statements.actions]",
         '      route-disposition = "accept-route"',
         "",
+    ]
+
+
+def render(bgp: BgpConfig, *, learn: bool = False) -> str:
+    """The gobgpd config file for ``bgp``: announce only what is injected, or (``learn``)
+    accept what peers send and announce nothing."""
+    addresses = ", ".join(_q(a) for a in bgp.listen_addresses)
+    lines = [
+        "# Written by trafexd: edit trafexd's config instead, this file is rewritten at start.",
+        "[global.config]",
+        f"  as = {bgp.asn}",
+        f"  router-id = {_q(str(bgp.router_id))}",
+        f"  port = {bgp.listen_port}",
+        f"  local-address-list = [{addresses}]",
+        *(_learn_only() if learn else _local_only()),
     ]
     for neighbor in bgp.neighbors:
         lines += _neighbor(neighbor)

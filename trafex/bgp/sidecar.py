@@ -41,6 +41,7 @@ class Sidecar:
         *,
         on_up: Callable[[], None],
         on_down: Callable[[str], None],
+        learn: bool = False,
     ) -> None:
         self.gobgp = gobgp
         self.bgp = bgp
@@ -48,6 +49,7 @@ class Sidecar:
         self.client = client
         self.on_up = on_up
         self.on_down = on_down
+        self.learn = learn  # accept peers' paths, announce nothing (trafex enforce)
         self.config_path = workdir / "gobgpd.toml"
         self.log_path = workdir / "gobgpd.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -76,7 +78,7 @@ class Sidecar:
     def _spawn(self) -> None:
         binary = self._binary()
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(render(self.bgp))
+        self.config_path.write_text(render(self.bgp, learn=self.learn))
         if not self.version:
             try:
                 out = subprocess.run(

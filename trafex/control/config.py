@@ -98,7 +98,7 @@ class Config:
 T = TypeVar("T")
 
 
-class _Table:
+class Table:
     """A TOML table read key by key; whatever is left unread is an unknown key."""
 
     def __init__(self, data: Any, path: str) -> None:
@@ -132,8 +132,8 @@ class _Table:
         except (ValueError, TypeError) as error:
             raise ConfigError(f"{self._name(key)}: {error}") from None
 
-    def table(self, key: str) -> _Table:
-        return _Table(self.data.pop(key, {}), self._name(key))
+    def table(self, key: str) -> Table:
+        return Table(self.data.pop(key, {}), self._name(key))
 
     def done(self) -> None:
         if self.data:
@@ -178,7 +178,7 @@ def _host_port(value: Any) -> str:
     return value
 
 
-def _asn(table: _Table, key: str, default: int) -> int:
+def _asn(table: Table, key: str, default: int) -> int:
     value = table.take(key, int, default)
     if not 1 <= value <= 0xFFFFFFFF:
         raise ConfigError(f"{table._name(key)}: AS {value} is out of range 1..4294967295")
@@ -189,7 +189,7 @@ _NEIGHBOR_KEYS = frozenset(f.name for f in fields(NeighborConfig))
 
 
 def _neighbor(data: Any, path: str) -> NeighborConfig:
-    table = _Table(data, path)
+    table = Table(data, path)
     if "address" not in table.data or "peer_as" not in table.data:
         unknown = sorted(set(table.data) - _NEIGHBOR_KEYS)
         if unknown:  # most likely the missing key, misspelt: name it
@@ -233,11 +233,9 @@ def _neighbor(data: Any, path: str) -> NeighborConfig:
     return neighbor
 
 
-def parse_config(data: Mapping[str, Any]) -> Config:
-    """Build a :class:`Config` from parsed TOML; raise :class:`ConfigError` naming the key."""
-    root = _Table(data, "")
-    defaults = Config()
-
+def parse_bgp(root: Table, default_listen_port: int = 179) -> BgpConfig:
+    """The ``[bgp]`` table (with its ``[[bgp.neighbor]]`` list) of ``root``."""
+    defaults = BgpConfig(listen_port=default_listen_port)
     bgp_table = root.table("bgp")
     neighbors_data = bgp_table.take("neighbor", list, [])
     neighbors = tuple(
@@ -246,37 +244,58 @@ def parse_config(data: Mapping[str, Any]) -> Config:
     addresses = [n.address for n in neighbors]
     if len(set(addresses)) != len(addresses):
         raise ConfigError("bgp.neighbor: the same address is given twice")
-    listen_addresses = bgp_table.convert(
-        "listen_addresses", _addresses, defaults.bgp.listen_addresses
-    )
-    listen_port = bgp_table.take("listen_port", int, defaults.bgp.listen_port)
+    listen_addresses = bgp_table.convert("listen_addresses", _addresses, defaults.listen_addresses)
+    listen_port = bgp_table.take("listen_port", int, defaults.listen_port)
     if not (listen_port == -1 or 0 < listen_port < 65536):
         raise ConfigError("bgp.listen_port: use a port 1..65535, or -1 not to listen")
     bgp = BgpConfig(
-        asn=_asn(bgp_table, "asn", defaults.bgp.asn),
-        router_id=bgp_table.convert("router_id", _ipv4, defaults.bgp.router_id),
+        asn=_asn(bgp_table, "asn", defaults.asn),
+        router_id=bgp_table.convert("router_id", _ipv4, defaults.router_id),
         listen_addresses=listen_addresses,
         listen_port=listen_port,
         neighbors=neighbors,
     )
     bgp_table.done()
+    return bgp
+
+
+def parse_gobgp(root: Table, default_api: str = DEFAULT_GOBGP_API) -> GobgpConfig:
+    """The ``[gobgp]`` table of ``root``."""
+    defaults = GobgpConfig()
+    gobgp_table = root.table("gobgp")
+    gobgp = GobgpConfig(
+        binary=gobgp_table.take("binary", str, defaults.binary),
+        api=gobgp_table.convert("api", _host_port, default_api),
+        manage=gobgp_table.take("manage", bool, defaults.manage),
+        log_level=gobgp_table.take("log_level", str, defaults.log_level),
+    )
+    gobgp_table.done()
+    return gobgp
+
+
+def parse_state(root: Table, subdir: str = "") -> StateConfig:
+    """The ``[state]`` table of ``root``; by default :func:`default_state_dir`, or a
+    ``subdir`` of it (another trafex daemon on the same host)."""
+    state_table = root.table("state")
+    default = default_state_dir() / subdir if subdir else default_state_dir()
+    state = StateConfig(dir=Path(state_table.take("dir", str, str(default))))
+    state_table.done()
+    return state
+
+
+def parse_config(data: Mapping[str, Any]) -> Config:
+    """Build a :class:`Config` from parsed TOML; raise :class:`ConfigError` naming the key."""
+    root = Table(data, "")
+    defaults = Config()
+
+    bgp = parse_bgp(root)
 
     api_table = root.table("api")
     api = ApiConfig(listen=api_table.convert("listen", _host_port, defaults.api.listen))
     api_table.done()
 
-    gobgp_table = root.table("gobgp")
-    gobgp = GobgpConfig(
-        binary=gobgp_table.take("binary", str, defaults.gobgp.binary),
-        api=gobgp_table.convert("api", _host_port, defaults.gobgp.api),
-        manage=gobgp_table.take("manage", bool, defaults.gobgp.manage),
-        log_level=gobgp_table.take("log_level", str, defaults.gobgp.log_level),
-    )
-    gobgp_table.done()
-
-    state_table = root.table("state")
-    state = StateConfig(dir=Path(state_table.take("dir", str, str(defaults.state.dir))))
-    state_table.done()
+    gobgp = parse_gobgp(root)
+    state = parse_state(root)
 
     ctl_table = root.table("controller")
     controller = ControllerConfig(
