@@ -1,11 +1,11 @@
-"""trafex: the sensor and other tools (``trafex detect …``)."""
+"""trafex: the sensor, the enforcer and the lab (``trafex detect|enforce|lab …``)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from trafex.cli import detect
+from trafex.cli import detect, enforce, lab
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,7 +17,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     detect.add_parser(sub)
+    enforce.add_parser(sub)
+    lab.add_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "lab":
+        return lab.run(args)
     result: int = args.func(args)
     return result
 
