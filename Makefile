@@ -3,6 +3,7 @@
 #   make test   set up, then run the whole test suite
 #   make lint   ruff + mypy --strict
 #   make bench  print the benchmarks' numbers
+#   make lab    set up, then build the talk's four-router lab (make lab-down removes it)
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -13,7 +14,7 @@ APT_PACKAGES := gobgpd golang-github-osrg-gobgp-dev frr nftables tshark iproute2
 GEN_STAMP := trafex/_gen/.stamp
 PROTOS := $(wildcard proto/trafex/v1/*.proto)
 
-.PHONY: setup apt venv stubs run test test-unit test-integration lint bench clean
+.PHONY: setup apt venv stubs run test test-unit test-integration test-lab lint bench lab lab-down clean
 
 setup: apt venv stubs
 
@@ -53,6 +54,15 @@ test-unit: setup
 
 test-integration: setup
 	$(PY) -m pytest -q -ra tests/integration $(PYTEST_ARGS)
+
+test-lab: setup
+	$(PY) -m pytest -q -ra -s tests/lab $(PYTEST_ARGS)
+
+lab: setup
+	$(VENV)/bin/trafex lab up
+
+lab-down: setup
+	$(VENV)/bin/trafex lab down
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -17,6 +17,7 @@ EXAMPLES = """examples:
   sudo trafex lab up                      # 4 FRR routers, hosts, trafexd, enforcer, sensor
   trafex lab exec host1 -- traceroute -6 -n -s 3001:1:a::10 3001:4:b::10
   trafex lab exec controller -- trafex-ctl list-flows
+  trafex lab vtysh router4 'show bgp ipv6 unicast 3001:10:66::5/128'
   trafex lab exec router1 -- trafex enforce status --config lab/routers/router1/enforce.toml
   trafex lab demo dns                     # exits 0 only when the path change was seen
   trafex lab demo retransmit
@@ -47,6 +48,10 @@ def add_parser(sub: Any) -> None:
     run.add_argument("node")
     run.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD")
     run.set_defaults(func=cmd_exec)
+    vty = verbs.add_parser("vtysh", help="an FRR command on a router: vtysh NODE 'show …'")
+    vty.add_argument("node")
+    vty.add_argument("command", help="e.g. 'show bgp ipv6 unicast'")
+    vty.set_defaults(func=cmd_vtysh)
     demo = verbs.add_parser("demo", help="run one of the talk's demos and check its result")
     demo.add_argument("name", choices=("dns", "retransmit"))
     demo.add_argument("--json", action="store_true", help="the result as JSON")
@@ -113,6 +118,11 @@ def cmd_exec(args: argparse.Namespace) -> int:
         print("trafex lab: give a command: trafex lab exec NODE -- CMD …", file=sys.stderr)
         return 2
     return _lab(args).exec(args.node, argv)
+
+
+def cmd_vtysh(args: argparse.Namespace) -> int:
+    sys.stdout.write(_lab(args).vtysh(args.node, args.command))
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

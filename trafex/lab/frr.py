@@ -129,6 +129,14 @@ def ospf6_full(rundir: Path) -> set[str]:
     return {n["interfaceName"] for n in data.get("neighbors", []) if n.get("state") == "Full"}
 
 
+def ospf6_settled(rundir: Path) -> tuple[bool, int]:
+    """Whether no SPF run is pending, and the area's LSA count (equal on every router
+    once their databases agree)."""
+    data = vtysh_json(rundir, "show ipv6 ospf6 json")
+    lsas = sum(a.get("numberOfAreaScopedLsa", 0) for a in data.get("areas", {}).values())
+    return not data.get("spfTimerActive", False), lsas
+
+
 def wait_for(check: Callable[[], object | None], timeout: float, what: str) -> object:
     deadline = time.monotonic() + timeout
     while True:

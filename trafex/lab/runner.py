@@ -292,7 +292,7 @@ class Lab:
                 for peer, state in peers.items()
                 if state not in UP_STATES
             }
-            if not down and all(states.values()):
+            if not down and all(states.values()) and self._igp_settled():
                 return
             if time.monotonic() > deadline:
                 raise LabError(
@@ -300,6 +300,17 @@ class Lab:
                     + "; ".join(sorted(down) or ["no peers"])
                 )
             time.sleep(0.25)
+
+    def _igp_settled(self) -> bool:
+        """Full adjacencies are not yet converged routes: no SPF pending anywhere, and
+        every router's link-state database of the same size."""
+        try:
+            states = [
+                frr.ospf6_settled(self.nodedir(n.name)) for n in self.topology.of_kind("router")
+            ]
+        except frr.FrrError:
+            return False
+        return all(idle for idle, _ in states) and len({count for _, count in states}) == 1
 
     def _check_alive(self) -> None:
         dead = [p for p in self.procs() if not procs.alive(p)]
@@ -333,6 +344,12 @@ class Lab:
         problems += netns.remove_all(self.prefix)
         shutil.rmtree(self.rundir, ignore_errors=True)
         return problems
+
+    def vtysh(self, node: str, command: str) -> str:
+        """An FRR command on a router of the lab."""
+        if node not in {n.name for n in self.topology.of_kind("router")}:
+            raise LabError(f"{node!r} is not a router of the lab")
+        return frr.vtysh(self.nodedir(node), command)
 
     def exec(self, node: str, argv: list[str]) -> int:
         """Run a command inside a node's namespace, with the terminal's stdio."""
