@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import grp
 import ipaddress
 import json
 import os
@@ -44,6 +43,8 @@ from types import TracebackType
 from typing import Any, Final, Literal, Protocol, TypeVar, get_args
 
 from netns import NetnsError, VethNamespace, ip_binary
+
+from trafex.lab.frr import privilege_args
 
 __all__ = [
     "ALL_FAMILIES",
@@ -634,7 +635,7 @@ class FrrRouter:
             str(daemon.pid_file),
             "--vty_socket",
             str(self.socket_dir),
-            *_run_as_root(name),
+            *privilege_args(name),
             "--log",
             f"file:{daemon.log}",
             "--log-level",
@@ -930,21 +931,6 @@ def _afi(afi: Afi) -> str:
     if afi not in ("ipv4", "ipv6"):
         raise ValueError(f"afi must be 'ipv4' or 'ipv6', not {afi!r}")
     return afi
-
-
-def _run_as_root(daemon: str) -> list[str]:
-    """Options that keep a daemon running as root with its files in a root-owned workdir.
-
-    bgpd has ``-S`` (skip run-as); zebra has not, and refuses ``-u root -g root`` because
-    root is not in FRR's vty group (``frrvty`` on Debian), so it gets that group instead.
-    """
-    if daemon == "bgpd":
-        return ["-S"]
-    try:
-        group = grp.getgrnam("frrvty").gr_name
-    except KeyError:
-        group = "root"
-    return ["-u", "root", "-g", group]
 
 
 def _returncode(daemon: _Daemon) -> str:

@@ -50,16 +50,18 @@ def add_parser(sub: Any) -> None:
     check.set_defaults(func=cmd_check)
 
 
-def _load(path: Path) -> EnforceConfig:
-    return load_enforce_config(path)
-
-
-def cmd_check(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
+    """Run one verb; a bad config is one line naming the key and exit 2."""
     try:
-        config = _load(args.file)
+        result: int = args.func(args)
     except ConfigError as error:
         print(f"trafex enforce: {error}", file=sys.stderr)
         return 2
+    return result
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    config = load_enforce_config(args.file)
     settings = config.enforce
     print(
         f"{args.file}: ok (AS {config.bgp.asn}, {len(config.bgp.neighbors)} neighbor(s), "
@@ -70,11 +72,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     logs.configure(args.log_level, args.log_format)
-    try:
-        enforcer = Enforcer(_load(args.config))
-    except ConfigError as error:
-        print(f"trafex enforce: {error}", file=sys.stderr)
-        return 2
+    enforcer = Enforcer(load_enforce_config(args.config))
     done = threading.Event()
 
     def _signal(signum: int, frame: object) -> None:
@@ -137,12 +135,7 @@ def status_data(config: EnforceConfig) -> dict[str, Any]:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    try:
-        config = _load(args.config)
-    except ConfigError as error:
-        print(f"trafex enforce: {error}", file=sys.stderr)
-        return 2
-    data = status_data(config)
+    data = status_data(load_enforce_config(args.config))
     if args.json:
         print(json.dumps(data, indent=1))
         return 0 if data["running"] else 1

@@ -22,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "lab":
         return lab.run(args)
+    if args.command == "enforce":
+        return enforce.run(args)
     result: int = args.func(args)
     return result
 

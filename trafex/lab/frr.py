@@ -39,7 +39,7 @@ def missing() -> str | None:
     return None
 
 
-def _run_as_root(daemon: str) -> list[str]:
+def privilege_args(daemon: str) -> list[str]:
     """bgpd has -S (skip dropping privileges); the others want a user and group, and
     refuse root's group because root is not in FRR's vty group (frrvty on Debian)."""
     if daemon == "bgpd":
@@ -74,7 +74,7 @@ def start_router(
             str(rundir),
             "-P",
             "0",  # no TCP vty: vtysh uses the socket directory
-            *_run_as_root(daemon),
+            *privilege_args(daemon),
             "--log",
             f"file:{rundir / (daemon + '.log')}",
         ]
