@@ -22,9 +22,9 @@ from frr import FrrRouter  # noqa: E402
 from peered import peered  # noqa: E402
 from trafexd import Trafexd  # noqa: E402
 
+from trafex.api.adapter import rule_to_spec  # noqa: E402
+from trafex.api.stubs import trafex_pb2 as pb  # noqa: E402
 from trafex.bgp.client import GobgpClient  # noqa: E402
-from trafex.bgp.stubs import trafex_pb2 as pb  # noqa: E402
-from trafex.control import wire  # noqa: E402
 from trafex.model.grammar import parse_rule  # noqa: E402
 
 
@@ -48,7 +48,7 @@ def _rules(count: int, offset: int = 0) -> list[Any]:
             f"destination 3001:4:b::{i // 65536:x}:{i % 65536:x}/128 "
             f"source 3001:1:a::10/128 protocol =tcp destination-port =443 rate-limit 1000"
         )
-        out.append(pb.AddFlowRequest(flow=wire.rule_to_spec(parse_rule(text))))
+        out.append(pb.AddFlowRequest(flow=rule_to_spec(parse_rule(text))))
     return out
 
 

@@ -22,7 +22,7 @@ from frr import FrrFlowEntry, FrrRouter
 from peered import peered, skip_unless_possible
 from trafexd import Trafexd, wait_for
 
-from trafex.bgp.stubs import trafex_pb2 as pb
+from trafex.api.stubs import trafex_pb2 as pb
 
 pytestmark = pytest.mark.integration
 

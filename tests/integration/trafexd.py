@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 
 import grpc
 
-from trafex.bgp.stubs import trafex_pb2 as pb
-from trafex.bgp.stubs import trafex_pb2_grpc
+from trafex.api.stubs import trafex_pb2 as pb
+from trafex.api.stubs import trafex_pb2_grpc
 
 T = TypeVar("T")
 

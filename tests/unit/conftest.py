@@ -17,12 +17,10 @@ from typing import Any
 from hypothesis import reject
 from hypothesis import strategies as st
 
+from trafex.model.components import COMPONENT, COMPONENTS, FRAGMENT_DONT, Family
 from trafex.model.errors import ValidationError
 from trafex.model.flowspec import (
-    ATTRIBUTE,
-    FRAGMENT_DONT,
     BitmaskTerm,
-    Family,
     FlowActions,
     FlowMatch,
     FlowPrefix,
@@ -34,19 +32,9 @@ from trafex.model.flowspec import (
 from trafex.model.route import UnicastRoute
 
 NUMERIC_OPS = ("=", "!=", "<", "<=", ">", ">=", "true", "false")
-# keyword: largest value the component accepts
-NUMERIC_MAXIMUM = {
-    "protocol": 0xFF,
-    "port": 0xFFFF,
-    "destination-port": 0xFFFF,
-    "source-port": 0xFFFF,
-    "icmp-type": 0xFF,
-    "icmp-code": 0xFF,
-    "packet-length": 0xFFFF,
-    "dscp": 0x3F,
-    "flow-label": 0xFFFFF,
-}
-BITMASK_MAXIMUM = {"tcp-flags": 0xFFFF, "fragment": 0x0F}
+# keyword: largest value the component accepts (from the model's component table)
+NUMERIC_MAXIMUM = {c.keyword: c.maximum for c in COMPONENTS if c.numeric}
+BITMASK_MAXIMUM = {c.keyword: c.maximum for c in COMPONENTS if c.bitmask}
 U32 = 0xFFFFFFFF
 
 
@@ -93,19 +81,19 @@ def bitmask_terms(draw: st.DrawFn, maximum: int, forbidden: int = 0) -> tuple[Bi
 def flow_matches(draw: st.DrawFn, family: Family | None = None) -> FlowMatch:
     """A valid match: a random non-empty subset of the components of a random family."""
     fam = family if family is not None else draw(st.sampled_from(Family))
-    names = ["destination", "source", *NUMERIC_MAXIMUM, *BITMASK_MAXIMUM]
-    if fam is Family.IPV4:
-        names.remove("flow-label")
+    names = [c.keyword for c in COMPONENTS if fam in c.families]
     chosen = draw(st.sets(st.sampled_from(names), min_size=1, max_size=6))
     kwargs: dict[str, Any] = {}
     for name in chosen:
         if name in ("destination", "source"):
             kwargs[name] = draw(flow_prefixes(fam))
         elif name in NUMERIC_MAXIMUM:
-            kwargs[ATTRIBUTE[name]] = draw(numeric_terms(NUMERIC_MAXIMUM[name]))
+            kwargs[COMPONENT[name].attribute] = draw(numeric_terms(NUMERIC_MAXIMUM[name]))
         else:
             forbidden = FRAGMENT_DONT if name == "fragment" and fam is Family.IPV6 else 0
-            kwargs[ATTRIBUTE[name]] = draw(bitmask_terms(BITMASK_MAXIMUM[name], forbidden))
+            kwargs[COMPONENT[name].attribute] = draw(
+                bitmask_terms(BITMASK_MAXIMUM[name], forbidden)
+            )
     try:
         return FlowMatch(fam, **kwargs)
     except ValidationError:

@@ -15,13 +15,16 @@ import pytest
 from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 
+from tests.unit.helpers import refused
 from trafex.model.errors import ValidationError
 from trafex.model.flowspec import (
     ATTRIBUTE,
     FRAGMENT_DONT,
     FRAGMENT_FIRST,
     FRAGMENT_IS,
+    TERM_COMPONENTS,
     BitmaskTerm,
+    Component,
     ComponentType,
     Family,
     FlowActions,
@@ -51,14 +54,6 @@ def eq(value: int, *, and_: bool = False) -> NumericTerm:
     return NumericTerm.of("=", value, and_=and_)
 
 
-def refused(field: str | None, call: Any, *args: Any, **kwargs: Any) -> ValidationError:
-    """Check that ``call(*args, **kwargs)`` raises a ValidationError naming ``field``."""
-    with pytest.raises(ValidationError) as info:
-        call(*args, **kwargs)
-    assert field == info.value.field
-    return info.value
-
-
 def prefix(text: str, offset: int = 0) -> FlowPrefix:
     return FlowPrefix(ipaddress.ip_network(text), offset)
 
@@ -67,39 +62,24 @@ def prefix(text: str, offset: int = 0) -> FlowPrefix:
 # Value ranges: the error names the component
 
 
-@pytest.mark.parametrize(
-    ("keyword", "good", "bad"),
-    [
-        ("protocol", 255, 256),
-        ("port", 65535, 65536),
-        ("destination-port", 65535, 65536),
-        ("source-port", 0, -1),
-        ("icmp-type", 255, 256),
-        ("icmp-code", 255, 256),
-        ("packet-length", 65535, 65536),
-        ("dscp", 63, 64),
-    ],
-)
-def test_numeric_value_range_names_the_component(keyword: str, good: int, bad: int) -> None:
-    """A value at the edge of the component's range is accepted, one past it is refused
-    with a ValidationError whose field is the component's keyword."""
-    attribute = ATTRIBUTE[keyword]
-    good_kwargs: dict[str, Any] = {attribute: (eq(good),)}
-    bad_kwargs: dict[str, Any] = {attribute: (eq(bad),)}
-    assert (eq(good),) == getattr(FlowMatch(V4, **good_kwargs), attribute)
-    refused(keyword, FlowMatch, V4, **bad_kwargs)
+@pytest.mark.parametrize("component", TERM_COMPONENTS, ids=lambda c: c.keyword)
+def test_value_range_names_the_component(component: Component) -> None:
+    """A term of the component's largest value is accepted, one past it is refused with
+    a ValidationError whose field is the component's keyword."""
+    family = component.families[0]
+
+    def term(value: int) -> NumericTerm | BitmaskTerm:
+        return NumericTerm.of("=", value) if component.numeric else BitmaskTerm(value)
+
+    good: dict[str, Any] = {component.attribute: (term(component.maximum),)}
+    bad: dict[str, Any] = {component.attribute: (term(component.maximum + 1),)}
+    assert (term(component.maximum),) == getattr(FlowMatch(family, **good), component.attribute)
+    refused(component.keyword, FlowMatch, family, **bad)
 
 
-def test_tcp_flags_value_range() -> None:
-    """tcp-flags accepts 16-bit values and refuses larger ones, naming tcp-flags."""
-    assert (BitmaskTerm(0xFFFF),) == FlowMatch(V4, tcp_flags=(BitmaskTerm(0xFFFF),)).tcp_flags
-    refused("tcp-flags", FlowMatch, V4, tcp_flags=(BitmaskTerm(0x10000),))
-
-
-def test_fragment_value_range() -> None:
-    """fragment takes the four defined bits (0..15); 16 is refused, naming fragment."""
-    assert (BitmaskTerm(15),) == FlowMatch(V4, fragment=(BitmaskTerm(15),)).fragment
-    refused("fragment", FlowMatch, V4, fragment=(BitmaskTerm(16),))
+def test_negative_value_is_refused() -> None:
+    """A negative value is out of every component's range, naming it."""
+    refused("source-port", FlowMatch, V4, source_port=(eq(-1),))
 
 
 def test_flow_label_is_ipv6_only() -> None:

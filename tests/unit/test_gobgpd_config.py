@@ -10,8 +10,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from trafex.bgp.config import BgpConfig, NeighborConfig
 from trafex.bgp.gobgpd_config import LOCAL_ONLY_POLICY, render
-from trafex.control.config import BgpConfig, NeighborConfig
 
 
 def neighbor(address: str = "192.0.2.2", **kwargs: Any) -> NeighborConfig:

@@ -10,14 +10,20 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from trafex.model.errors import ValidationError
-from trafex.model.flowspec import (
+from tests.unit.helpers import refused
+from trafex.model.components import (
+    COMPONENTS,
     FRAGMENT_DONT,
     FRAGMENT_FIRST,
     FRAGMENT_IS,
     FRAGMENT_LAST,
-    BitmaskTerm,
+    Component,
+    ComponentKind,
     Family,
+)
+from trafex.model.errors import ValidationError
+from trafex.model.flowspec import (
+    BitmaskTerm,
     FlowActions,
     FlowMatch,
     FlowPrefix,
@@ -32,6 +38,7 @@ from trafex.model.grammar import (
     parse_rule,
     render_match,
     render_rule,
+    rule_dict,
     tokenize,
 )
 
@@ -45,14 +52,6 @@ def eq(value: int, *, and_: bool = False) -> NumericTerm:
 
 def prefix(text: str, offset: int = 0) -> FlowPrefix:
     return FlowPrefix(ipaddress.ip_network(text), offset)
-
-
-def refused(field: str | None, text: str, family: Family | None = None) -> ValidationError:
-    """Check that parse_rule(text) raises a ValidationError naming ``field``."""
-    with pytest.raises(ValidationError) as info:
-        parse_rule(text, family)
-    assert field == info.value.field
-    return info.value
 
 
 DISCARD = FlowActions(rate=0.0)
@@ -347,7 +346,7 @@ def test_tokenize() -> None:
 
 def test_unknown_keyword() -> None:
     """An unknown word is refused and quoted in the message."""
-    error = refused(None, "destination 10.0.0.1/32 bogus discard")
+    error = refused(None, parse_rule, "destination 10.0.0.1/32 bogus discard")
     assert "'bogus'" in error.message
 
 
@@ -364,7 +363,7 @@ def test_unknown_keyword() -> None:
 )
 def test_component_given_twice(text: str, field: str) -> None:
     """A component (or action) given twice is refused, naming it."""
-    error = refused(field, text)
+    error = refused(field, parse_rule, text)
     assert "twice" in error.message
 
 
@@ -382,24 +381,24 @@ def test_component_given_twice(text: str, field: str) -> None:
 )
 def test_value_missing(text: str, field: str) -> None:
     """A keyword without its value is refused, naming it."""
-    refused(field, text)
+    refused(field, parse_rule, text)
 
 
 def test_unclosed_bracket() -> None:
     """A list that is never closed is refused, naming the component."""
-    error = refused("protocol", "destination 10.0.0.1/32 protocol [ =6 =17 discard")
+    error = refused("protocol", parse_rule, "destination 10.0.0.1/32 protocol [ =6 =17 discard")
     assert "'['" in error.message
 
 
 def test_accept_is_no_action() -> None:
     """``accept`` is refused with a message saying what to use instead."""
-    error = refused(None, "match destination 10.0.0.1/32 then accept")
+    error = refused(None, parse_rule, "match destination 10.0.0.1/32 then accept")
     assert "accept" in error.message
 
 
 def test_mixed_families() -> None:
     """IPv4 and IPv6 prefixes in one rule are refused, naming the second prefix."""
-    refused("source", "destination 10.0.0.1/32 source 2001:db8::1/128 discard")
+    refused("source", parse_rule, "destination 10.0.0.1/32 source 2001:db8::1/128 discard")
 
 
 @pytest.mark.parametrize(
@@ -409,7 +408,7 @@ def test_mixed_families() -> None:
 def test_family_word_or_hint_against_prefixes(text: str, family: Family | None) -> None:
     """A family word or hint that contradicts the prefixes is refused."""
     expected = "ipv6 rule with ipv4 prefixes"
-    assert expected == refused(None, text, family).message
+    assert expected == refused(None, parse_rule, text, family).message
 
 
 @pytest.mark.parametrize(
@@ -444,12 +443,12 @@ def test_family_word_or_hint_against_prefixes(text: str, family: Family | None) 
 )
 def test_bad_values_name_the_part(text: str, field: str) -> None:
     """Bad prefixes, terms and actions are refused with the part named."""
-    refused(field, text)
+    refused(field, parse_rule, text)
 
 
 def test_no_action() -> None:
     """A rule without an action is refused (parse_match accepts the same text)."""
-    error = refused(None, "destination 10.0.0.1/32")
+    error = refused(None, parse_rule, "destination 10.0.0.1/32")
     assert "needs an action" in error.message
 
 
@@ -526,3 +525,59 @@ def test_component_texts() -> None:
         "fragment": "is-fragment",
     }
     assert expected == component_texts(match)
+
+
+# ---------------------------------------------------------------------------------------
+# The component table: every keyword and alias the grammar reads
+
+
+def _sample(component: Component) -> str:
+    """A value the component accepts, as text."""
+    if component.kind is ComponentKind.PREFIX:
+        return "2001:db8::/64"
+    return {"tcp-flags": "=S", "fragment": "is-fragment"}.get(component.keyword, "=1")
+
+
+@pytest.mark.parametrize(
+    ("word", "component"),
+    [(word, c) for c in COMPONENTS for word in (c.keyword, *c.aliases)],
+    ids=lambda value: value if isinstance(value, str) else "",
+)
+def test_every_keyword_of_the_table_is_read(word: str, component: Component) -> None:
+    """Each keyword and alias of the component table parses as its component, which
+    renders under its keyword."""
+    match = parse_match(f"ipv6 {word} {_sample(component)}")
+    assert getattr(match, component.attribute)
+    assert [component.keyword] == list(component_texts(match))
+
+
+def test_rule_dict_shape() -> None:
+    """rule_dict gives the stable JSON shape of a rule: family, canonical text, each
+    component's text, the actions, the NLRI in hex."""
+    rule = parse_rule(
+        "destination 192.0.2.1/32 protocol tcp destination-port >=1024&<=2048 "
+        "rate-limit 125000 redirect 65000L:7 action sample"
+    )
+    expected = {
+        "family": "ipv4",
+        "text": "destination 192.0.2.1/32 protocol =tcp destination-port >=1024&<=2048 "
+        "rate-limit 125000 redirect 65000L:7 action sample",
+        "match": {
+            "destination": "192.0.2.1/32",
+            "protocol": "=tcp",
+            "destination-port": ">=1024&<=2048",
+        },
+        "actions": {
+            "discard": False,
+            "rate_limit": 125000.0,
+            "redirect": "65000L:7",
+            "mark": None,
+            "sample": True,
+            "terminal": False,
+        },
+        "nlri": rule.match.encode().hex(),
+    }
+    assert expected == rule_dict(rule)
+    discard = rule_dict(parse_rule("ipv6 flow-label =5 discard"))["actions"]
+    expected_discard = (True, None)
+    assert expected_discard == (discard["discard"], discard["rate_limit"])

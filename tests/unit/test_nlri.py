@@ -10,14 +10,9 @@ import pytest
 from hypothesis import example, given, reject, settings
 from hypothesis import strategies as st
 
+from trafex.model.components import COMPONENTS, TERM_COMPONENTS, Family
 from trafex.model.errors import ValidationError
-from trafex.model.flowspec import (
-    BitmaskTerm,
-    Family,
-    FlowMatch,
-    FlowPrefix,
-    NumericTerm,
-)
+from trafex.model.flowspec import BitmaskTerm, FlowMatch, FlowPrefix, NumericTerm
 from trafex.model.nlri import decode_key, decode_nlri
 
 V4 = Family.IPV4
@@ -166,9 +161,8 @@ def test_replace_on_a_decoded_match_is_canonical() -> None:
     assert expected.encode() == changed.encode()
 
 
-# Largest value of each numeric or bitmask component type.
-_MAXIMUM = {3: 0xFF, 4: 0xFFFF, 5: 0xFFFF, 6: 0xFFFF, 7: 0xFF, 8: 0xFF, 9: 0xFFFF}
-_MAXIMUM |= {10: 0xFFFF, 11: 0x3F, 12: 0x0F, 13: 0xFFFFF}
+# Largest value of each numeric or bitmask component type (the model's table).
+_MAXIMUM = {int(c.type): c.maximum for c in TERM_COMPONENTS}
 
 
 def _value_code(value: int) -> int:
@@ -182,7 +176,7 @@ def nlri_bytes(draw: st.DrawFn) -> tuple[Family, bytes]:
     (!= and true/false included), any value length that holds the value, reserved bits
     and IPv6 padding bits set or not."""
     family = draw(st.sampled_from(Family))
-    types = list(range(1, 14 if family is V6 else 13))
+    types = [int(c.type) for c in COMPONENTS if family in c.families]
     out = bytearray()
     for ctype in sorted(draw(st.sets(st.sampled_from(types), min_size=1, max_size=5))):
         out.append(ctype)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
+import json
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from tests.unit.helpers import refused
 from trafex.model.errors import ValidationError
 from trafex.model.route import (
     WELL_KNOWN_COMMUNITIES,
@@ -16,16 +20,11 @@ from trafex.model.route import (
     parse_community,
     parse_large_community,
     parse_prefix,
+    parse_route,
+    route_dict,
+    route_from_dict,
+    route_text,
 )
-
-
-def refused(field: str, call: Callable[..., object], *args: object) -> ValidationError:
-    """Check that ``call(*args)`` raises a ValidationError naming ``field``."""
-    with pytest.raises(ValidationError) as info:
-        call(*args)
-    assert field == info.value.field
-    return info.value
-
 
 # ---------------------------------------------------------------------------------------
 # Communities
@@ -197,3 +196,101 @@ def test_key_and_family() -> None:
     expected = [("ipv4", "ipv4:192.0.2.1/32"), ("ipv6", "ipv6:3001:10:66::5/128")]
     assert expected == [(v4.family, v4.key), (v6.family, v6.key)]
     assert v4.key == UnicastRoute(net("192.0.2.1/32"), med=5).key
+
+
+# ---------------------------------------------------------------------------------------
+# The written forms: parts as text, one line, JSON
+
+FULL_ROUTE = UnicastRoute(
+    prefix=ipaddress.ip_network("3001:10:66::5/128"),
+    next_hop=ipaddress.ip_address("3001:10::1"),
+    communities=(65000 << 16 | 666, 0xFFFFFF01),
+    large_communities=((65000, 1, 2),),
+    local_preference=200,
+    med=5,
+)
+
+
+def test_parse_route_from_text_parts() -> None:
+    """A bare address is a host route; an empty next-hop, or "self", is next-hop-self;
+    communities by name or ASN:NN."""
+    expected = UnicastRoute(ipaddress.ip_network("192.0.2.1/32"), None, (0xFFFFFF01,), med=5)
+    actual = [
+        parse_route("192.0.2.1", "", ["no-export"], (), None, 5),
+        parse_route("192.0.2.1/32", "self", ["no-export"], med=5),
+    ]
+    assert [expected, expected] == actual
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (("",), "prefix"),
+        (("192.0.2.1", "gateway"), "next-hop"),
+        (("192.0.2.1", "", ["x"]), "community"),
+    ],
+)
+def test_parse_route_errors(args: tuple[Any, ...], field: str) -> None:
+    """A missing prefix, a next-hop that is no address, a bad community: refused, named."""
+    refused(field, parse_route, *args)
+
+
+def test_route_text() -> None:
+    """One line in ExaBGP's words, communities by name where they have one."""
+    expected = (
+        "3001:10:66::5/128 next-hop 3001:10::1 community [65000:666 no-export] "
+        "large-community [65000:1:2] local-preference 200 med 5"
+    )
+    assert expected == route_text(FULL_ROUTE)
+    expected_bare = "192.0.2.1/32 next-hop self"
+    assert expected_bare == route_text(UnicastRoute(ipaddress.ip_network("192.0.2.1/32")))
+
+
+def test_route_dict_shape() -> None:
+    """The stable JSON shape: every key present, communities as text, null for
+    next-hop-self and absent attributes."""
+    expected = {
+        "family": "ipv6",
+        "prefix": "3001:10:66::5/128",
+        "next_hop": "3001:10::1",
+        "communities": ["65000:666", "no-export"],
+        "large_communities": ["65000:1:2"],
+        "local_preference": 200,
+        "med": 5,
+    }
+    assert expected == route_dict(FULL_ROUTE)
+    bare = route_dict(UnicastRoute(ipaddress.ip_network("192.0.2.1/32")))
+    expected_bare: tuple[None, list[str], None] = (None, [], None)
+    assert expected_bare == (bare["next_hop"], bare["communities"], bare["med"])
+
+
+@settings(max_examples=200)
+@given(st.from_type(UnicastRoute))
+def test_route_dict_round_trip(route: UnicastRoute) -> None:
+    """route_from_dict(route_dict(r)) == r, through JSON text too."""
+    assert route == route_from_dict(json.loads(json.dumps(route_dict(route))))
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"prefix": 5}, "prefix"),
+        ({"communities": [65000]}, "communities"),
+        ({"med": "5"}, "med"),
+        ({"colour": "red"}, "colour"),
+        ({"family": "ipv4"}, "family"),
+        ({"next_hop": "gateway"}, "next-hop"),
+    ],
+)
+def test_route_from_dict_errors(change: dict[str, Any], field: str) -> None:
+    """A field of the wrong type or value, or an unknown one, is refused, named."""
+    refused(field, route_from_dict, route_dict(FULL_ROUTE) | change)
+
+
+def test_route_from_dict_missing_field() -> None:
+    """Every field but family is required; not a JSON object is refused."""
+    data = route_dict(FULL_ROUTE)
+    del data["med"]
+    refused("med", route_from_dict, data)
+    with pytest.raises(ValidationError, match="a route is a JSON object, not list"):
+        route_from_dict([])

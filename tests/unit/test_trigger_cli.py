@@ -5,16 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Iterator
-from concurrent import futures
 from pathlib import Path
 from typing import Any
 
-import grpc
 import pytest
 import structlog
 
-from trafex.bgp.stubs import trafex_pb2 as pb
-from trafex.bgp.stubs import trafex_pb2_grpc
+from tests.unit.fakeapi import FakeController, serve
 from trafex.cli import detect as cli
 from trafex.detect import DetectError
 
@@ -186,38 +183,20 @@ def test_dry_run_and_controller_exclude_each_other(capture: list[str]) -> None:
     assert info.value.code == 2
 
 
-class Recorder(trafex_pb2_grpc.TrafexServicer):  # type: ignore[misc]
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, Any]] = []
-
-    def AddRoute(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
-        self.calls.append(("AddRoute", request))
-        return pb.AddRouteResponse(created=True)
-
-    def AddFlows(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
-        self.calls.append(("AddFlows", request))
-        return pb.AddFlowsResponse(results=[pb.AddFlowResponse() for _ in request.flows])
-
-
 def test_controller_sends_and_reports_latency(
     capture: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """--controller: the route and both directions reach the API with their origin;
-    the final line counts them and gives the latency percentiles."""
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    recorder = Recorder()
-    trafex_pb2_grpc.add_TrafexServicer_to_server(recorder, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    try:
-        assert run([*capture, "--controller", f"127.0.0.1:{port}"]) == 0
-    finally:
-        server.stop(None)
+    """--controller: the route, then both directions in one call, reach trafexd's API
+    with their origin; the final line counts them and gives the latency percentiles."""
+    with serve(FakeController()) as api:
+        assert run([*capture, "--controller", api.target]) == 0
     out, err = capsys.readouterr()
     assert "intent" not in out  # intents are sent, not printed
-    assert [m for m, _ in recorder.calls] == ["AddRoute", "AddFlows"]
-    assert recorder.calls[0][1].options.origin == "dns"
-    assert [f.options.origin for f in recorder.calls[1][1].flows] == ["retransmit"] * 2
+    changes = [
+        [(type(item).__name__, o.origin) for item, o in items]
+        for _, items in api.controller.changes
+    ]
+    assert changes == [[("UnicastRoute", "dns")], [("FlowRule", "retransmit")] * 2]
     stats = done_line(err)
     assert (stats["intents"], stats["sent"], stats["failed"], stats["dropped"]) == (
         "3",

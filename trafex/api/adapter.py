@@ -1,4 +1,11 @@
-"""trafex.v1 API messages ⇄ the model. Used by the servicer and by trafex-ctl."""
+"""trafex.v1 API messages ⇄ the model's values: rules, routes, stored intents.
+
+Used by the servicer and the typed client, through :mod:`trafex.api.rpc` (each RPC's
+requests and answers) or directly. Parsing a client's message validates it: a bad part
+raises :class:`~trafex.model.errors.ValidationError` naming it. Messages are built in
+place where an answer is large (``message`` arguments: a field of the message being
+built).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +14,11 @@ from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from trafex.bgp.stubs import trafex_pb2 as pb
-from trafex.control.events import Event, EventKind
+from trafex.api.stubs import trafex_pb2 as pb
+from trafex.model.components import TERM_COMPONENTS, Family
 from trafex.model.errors import ValidationError
 from trafex.model.flowspec import (
-    ATTRIBUTE,
     BitmaskTerm,
-    Family,
     FlowActions,
     FlowMatch,
     FlowPrefix,
@@ -22,16 +27,9 @@ from trafex.model.flowspec import (
     RouteTarget,
     RouteTargetKind,
 )
-from trafex.model.grammar import BITMASK_KEYWORDS, parse_match, parse_rule
+from trafex.model.grammar import parse_match, parse_rule
 from trafex.model.intent import FlowIntent, IntentMeta, RouteIntent
-from trafex.model.route import (
-    UnicastRoute,
-    format_community,
-    format_large_community,
-    parse_community,
-    parse_large_community,
-    parse_prefix,
-)
+from trafex.model.route import UnicastRoute, parse_route, route_dict
 
 _OPS = {
     pb.NUMERIC_OP_EQ: (False, False, True),
@@ -56,8 +54,6 @@ _RT_KINDS = {
     pb.ROUTE_TARGET_KIND_IPV4: RouteTargetKind.IPV4,
 }
 _RT_PB = {v: k for k, v in _RT_KINDS.items()}
-_EVENTS = {kind: getattr(pb, "EVENT_KIND_" + kind.name) for kind in EventKind}
-EVENT_NAMES = {v: k.value for k, v in _EVENTS.items()}
 
 
 def timestamp(seconds: float) -> Timestamp:
@@ -77,6 +73,10 @@ def family_from_proto(value: int) -> Family | None:
     return _FAMILIES.get(value)
 
 
+def family_to_proto(family: Family | None) -> Any:
+    return pb.ADDRESS_FAMILY_UNSPECIFIED if family is None else _FAMILY_PB[family]
+
+
 def _prefix_from_proto(message: Any, name: str, family: Family | None) -> FlowPrefix:
     text = message.prefix
     if "/" not in text:
@@ -94,7 +94,7 @@ def _prefix_from_proto(message: Any, name: str, family: Family | None) -> FlowPr
     return prefix
 
 
-_KEYWORD_OF_ATTRIBUTE = {attribute: keyword for keyword, attribute in ATTRIBUTE.items()}
+_COMPONENT_OF_ATTRIBUTE = {c.attribute: c for c in TERM_COMPONENTS}
 
 
 def match_from_proto(message: Any) -> FlowMatch:
@@ -110,8 +110,8 @@ def match_from_proto(message: Any) -> FlowMatch:
             if value.prefix:
                 kwargs[name] = _prefix_from_proto(value, name, family)
             continue
-        keyword = _KEYWORD_OF_ATTRIBUTE[name]
-        if keyword in BITMASK_KEYWORDS:
+        component = _COMPONENT_OF_ATTRIBUTE[name]
+        if component.bitmask:
             kwargs[name] = tuple(
                 BitmaskTerm(t.value, match=t.match, not_=getattr(t, "not"), and_=getattr(t, "and"))
                 for t in value
@@ -121,7 +121,7 @@ def match_from_proto(message: Any) -> FlowMatch:
             for t in value:
                 bits = _OPS.get(t.op)
                 if bits is None:
-                    raise ValidationError(f"unknown operator {t.op}", field=keyword)
+                    raise ValidationError(f"unknown operator {t.op}", field=component.keyword)
                 terms.append(NumericTerm(*bits, value=t.value, and_=getattr(t, "and")))
             kwargs[name] = tuple(terms)
     if family is None:
@@ -146,7 +146,8 @@ def match_to_proto(match: FlowMatch, message: Any | None = None) -> Any:
             # str(prefix) is cached; the network is the part before an offset.
             target.prefix = str(prefix).rpartition("/")[0] if prefix.offset else str(prefix)
             target.offset = prefix.offset
-    for attribute in ATTRIBUTE.values():
+    for component in TERM_COMPONENTS:
+        attribute = component.attribute
         terms = getattr(match, attribute)
         if not terms:
             continue
@@ -258,6 +259,17 @@ def meta_to_proto(meta: IntentMeta, message: Any | None = None) -> Any:
     return message
 
 
+def meta_from_proto(message: Any) -> IntentMeta:
+    return IntentMeta(
+        id=message.id,
+        reason=message.reason,
+        origin=message.origin,
+        created_at=from_timestamp(message.created_at),
+        updated_at=from_timestamp(message.updated_at),
+        expires_at=from_timestamp(message.expires_at) if message.HasField("expires_at") else None,
+    )
+
+
 def flow_to_proto(intent: FlowIntent, message: Any | None = None) -> Any:
     """A stored rule as a ``FlowRule`` message, built in place (``message``: a field of
     the answer being built, such as ``AddFlowResponse.rule``)."""
@@ -271,40 +283,39 @@ def flow_to_proto(intent: FlowIntent, message: Any | None = None) -> Any:
     return message
 
 
+def flow_from_proto(message: Any) -> FlowIntent:
+    """A stored rule from trafexd's answer (its text and NLRI follow from the rule)."""
+    rule = FlowRule(match_from_proto(message.match), actions_from_proto(message.actions))
+    return FlowIntent(meta_from_proto(message.meta), rule)
+
+
 # -- routes -----------------------------------------------------------------------------
 
 
 def route_from_proto(spec: Any) -> UnicastRoute:
-    if not spec.prefix:
-        raise ValidationError("a route needs a prefix", field="prefix")
-    prefix = parse_prefix(spec.prefix)
-    next_hop = None
-    if spec.next_hop:
-        try:
-            next_hop = ipaddress.ip_address(spec.next_hop)
-        except ValueError:
-            raise ValidationError(f"not an address: {spec.next_hop!r}", "next-hop") from None
-    return UnicastRoute(
-        prefix=prefix,
-        next_hop=next_hop,
-        communities=tuple(parse_community(c) for c in spec.communities),
-        large_communities=tuple(parse_large_community(c) for c in spec.large_communities),
-        local_preference=spec.local_preference if spec.HasField("local_preference") else None,
-        med=spec.med if spec.HasField("med") else None,
+    return parse_route(
+        spec.prefix,
+        spec.next_hop,
+        spec.communities,
+        spec.large_communities,
+        spec.local_preference if spec.HasField("local_preference") else None,
+        spec.med if spec.HasField("med") else None,
     )
 
 
 def route_to_spec(route: UnicastRoute) -> Any:
+    """The route's parts as text (:func:`~trafex.model.route.route_dict`), in a
+    ``RouteSpec``; :func:`route_from_proto` reads them back with ``parse_route``."""
+    parts = route_dict(route)
     message = pb.RouteSpec(
-        prefix=str(route.prefix),
-        next_hop=str(route.next_hop) if route.next_hop else "",
-        communities=[format_community(c) for c in route.communities],
-        large_communities=[format_large_community(c) for c in route.large_communities],
+        prefix=parts["prefix"],
+        next_hop=parts["next_hop"] or "",
+        communities=parts["communities"],
+        large_communities=parts["large_communities"],
     )
-    if route.local_preference is not None:
-        message.local_preference = route.local_preference
-    if route.med is not None:
-        message.med = route.med
+    for name in ("local_preference", "med"):
+        if parts[name] is not None:
+            setattr(message, name, parts[name])
     return message
 
 
@@ -312,12 +323,5 @@ def route_intent_to_proto(intent: RouteIntent) -> Any:
     return pb.Route(meta=meta_to_proto(intent.meta), spec=route_to_spec(intent.route))
 
 
-# -- events -----------------------------------------------------------------------------
-
-
-def event_to_proto(event: Event) -> Any:
-    message = pb.Event(
-        kind=_EVENTS[event.kind], id=event.id, subject=event.subject, detail=event.detail
-    )
-    message.time.CopyFrom(timestamp(event.time))
-    return message
+def route_intent_from_proto(message: Any) -> RouteIntent:
+    return RouteIntent(meta_from_proto(message.meta), route_from_proto(message.spec))

@@ -10,7 +10,7 @@ send and announces nothing.
 
 from __future__ import annotations
 
-from trafex.control.config import BgpConfig, NeighborConfig
+from trafex.bgp.config import BgpConfig, NeighborConfig
 
 LOCAL_ONLY_POLICY = "trafex-local-only"
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import structlog
 
 from trafex.bgp.client import GobgpClient, SidecarError
+from trafex.bgp.config import BgpConfig, GobgpConfig
 from trafex.bgp.gobgpd_config import render
-from trafex.control.config import BgpConfig, GobgpConfig
 
 log = structlog.get_logger("trafex.sidecar")
 

@@ -1,7 +1,8 @@
-"""The generated gRPC stubs, imported with a clear error when they were not built.
+"""GoBGP's generated gRPC stubs, imported with a clear error when they were not built.
 
 The stubs are generated at build time (``make setup`` runs ``gobgp/gen_stubs.py``) from
-the protos of Debian's ``golang-github-osrg-gobgp-dev`` and from ``proto/``.
+the protos of Debian's ``golang-github-osrg-gobgp-dev``. trafex's own API stubs are in
+:mod:`trafex.api.stubs`.
 """
 
 from __future__ import annotations
@@ -15,11 +16,10 @@ class StubsMissingError(TrafexError):
 
 try:
     from trafex._gen.gobgp import attribute_pb2, gobgp_pb2, gobgp_pb2_grpc
-    from trafex._gen.trafex.v1 import trafex_pb2, trafex_pb2_grpc
 except ImportError as error:  # pragma: no cover - exercised only on a broken install
     raise StubsMissingError(
         "trafex's gRPC stubs are not generated: run 'make setup' (it needs the Debian "
         f"package golang-github-osrg-gobgp-dev for GoBGP's protos) [{error}]"
     ) from error
 
-__all__ = ["attribute_pb2", "gobgp_pb2", "gobgp_pb2_grpc", "trafex_pb2", "trafex_pb2_grpc"]
+__all__ = ["StubsMissingError", "attribute_pb2", "gobgp_pb2", "gobgp_pb2_grpc"]

@@ -12,22 +12,21 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import grpc
-
-from trafex.bgp.stubs import trafex_pb2 as pb
-from trafex.bgp.stubs import trafex_pb2_grpc
-from trafex.control import wire
+from trafex.api.client import (
+    ApiError,
+    IntentOptions,
+    RefusedError,
+    TrafexClient,
+    UnreachableError,
+)
 from trafex.control.config import DEFAULT_API
+from trafex.model.components import COMPONENTS, ComponentKind, Family
+from trafex.model.duration import parse_duration
 from trafex.model.errors import ValidationError
 from trafex.model.flowspec import FlowRule
-from trafex.model.grammar import (
-    component_texts,
-    format_rate,
-    parse_match,
-    parse_rule,
-)
-from trafex.model.intent import ORIGIN_CLI
-from trafex.model.route import format_community, format_large_community
+from trafex.model.grammar import parse_match, parse_rule, rule_dict
+from trafex.model.intent import MAX_TTL, ORIGIN_CLI, FlowIntent, Intent, IntentMeta
+from trafex.model.route import parse_prefix, parse_route, route_dict
 
 EXAMPLES = """examples:
   trafex-ctl add-flow --source 3001:1:a::10/128 --destination 3001:4:b::10/128 --redirect 6:302
@@ -40,34 +39,25 @@ EXAMPLES = """examples:
   trafex-ctl status
 """
 
-MATCH_OPTIONS = (
-    "protocol",
-    "port",
-    "destination-port",
-    "source-port",
-    "icmp-type",
-    "icmp-code",
-    "tcp-flags",
-    "packet-length",
-    "dscp",
-    "fragment",
-    "flow-label",
-)
 _ID = re.compile(r"^(fs|rt)-[0-9a-f]{12}$")
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw]?)$")
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 class UsageError(Exception):
     """A user's mistake caught before anything is sent."""
 
 
-def parse_duration(text: str) -> float:
-    """``90``, ``90s``, ``10m``, ``2h``, ``1d``, ``1w`` → seconds."""
-    match = _DURATION.match(text.strip().lower())
-    if not match or float(match.group(1)) <= 0:
+def parse_ttl(text: str) -> float:
+    """``--ttl``: ``90``, ``90s``, ``10m``, ``2h``, ``1d``, ``1w`` → seconds, more than
+    0 and at most 10 years."""
+    try:
+        seconds = parse_duration(text)
+    except ValidationError:
+        seconds = 0.0
+    if seconds <= 0:
         raise UsageError(f"--ttl: {text!r} is not a duration (90s, 10m, 2h, 1d)")
-    return float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds > MAX_TTL:
+        raise UsageError(f"--ttl: {text!r} is longer than 10 years")
+    return seconds
 
 
 # -- building rules from options --------------------------------------------------------
@@ -85,14 +75,14 @@ def rule_text(args: argparse.Namespace, *, need_actions: bool) -> str:
     parts = [" ".join(args.text)] if args.text else []
     if args.family:
         parts.append(args.family)
-    for name in ("destination", "source"):
-        value = getattr(args, name)
-        if value:
-            parts.append(f"{name} {value}")
-    for keyword in MATCH_OPTIONS:
-        value = getattr(args, keyword.replace("-", "_"))
-        if value is not None:
-            parts.append(_component_text(keyword, value))
+    for component in COMPONENTS:
+        value = getattr(args, component.attribute)
+        if value is None:
+            continue
+        if component.kind is ComponentKind.PREFIX:
+            parts.append(f"{component.keyword} {value.strip()}")
+        else:
+            parts.append(_component_text(component.keyword, value))
     if need_actions:
         if args.discard:
             parts.append("discard")
@@ -113,66 +103,34 @@ def rule_text(args: argparse.Namespace, *, need_actions: bool) -> str:
 # -- output -----------------------------------------------------------------------------
 
 
-def _iso(ts: Any) -> str | None:
-    if not ts.seconds and not ts.nanos:
+def _iso(seconds: float | None) -> str | None:
+    """UNIX seconds as an ISO time in UTC; None (and 0: never set) as None."""
+    if not seconds:
         return None
-    return (
-        datetime.fromtimestamp(wire.from_timestamp(ts), UTC)
-        .isoformat(timespec="seconds")
-        .replace("+00:00", "Z")
-    )
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _meta_dict(meta: Any) -> dict[str, Any]:
+def _meta_dict(meta: IntentMeta) -> dict[str, Any]:
     return {
         "id": meta.id,
         "reason": meta.reason,
         "origin": meta.origin,
         "created_at": _iso(meta.created_at),
         "updated_at": _iso(meta.updated_at),
-        "expires_at": _iso(meta.expires_at) if meta.HasField("expires_at") else None,
+        "expires_at": _iso(meta.expires_at),
     }
 
 
-def flow_dict(rule: Any) -> dict[str, Any]:
-    """The stable JSON shape of a stored rule."""
-    match = wire.match_from_proto(rule.match)
-    actions = wire.actions_from_proto(rule.actions)
-    meta = _meta_dict(rule.meta)
-    return {
-        "id": meta.pop("id"),
-        "family": match.family.value,
-        "text": rule.text,
-        "match": component_texts(match),
-        "actions": {
-            "discard": actions.discard,
-            "rate_limit": None
-            if actions.rate is None or actions.discard
-            else float(format_rate(actions.rate)),
-            "redirect": str(actions.redirect) if actions.redirect else None,
-            "mark": actions.mark,
-            "sample": actions.sample,
-            "terminal": actions.terminal,
-        },
-        "nlri": rule.nlri,
-        **meta,
-    }
-
-
-def route_dict(route: Any) -> dict[str, Any]:
-    spec = wire.route_from_proto(route.spec)
-    meta = _meta_dict(route.meta)
-    return {
-        "id": meta.pop("id"),
-        "family": spec.family,
-        "prefix": str(spec.prefix),
-        "next_hop": str(spec.next_hop) if spec.next_hop else None,
-        "communities": [format_community(c) for c in spec.communities],
-        "large_communities": [format_large_community(c) for c in spec.large_communities],
-        "local_preference": spec.local_preference,
-        "med": spec.med,
-        **meta,
-    }
+def intent_dict(intent: Intent) -> dict[str, Any]:
+    """The stable JSON shape of a stored rule or route: its id, the rule's or route's
+    own JSON (:func:`~trafex.model.grammar.rule_dict`,
+    :func:`~trafex.model.route.route_dict`) and its meta."""
+    meta = _meta_dict(intent.meta)
+    if isinstance(intent, FlowIntent):
+        body = rule_dict(intent.rule, intent.text)
+    else:
+        body = route_dict(intent.route)
+    return {"id": meta.pop("id"), **body, **meta}
 
 
 def _expires_in(expires_at: str | None) -> str:
@@ -204,48 +162,40 @@ def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
 # -- commands ---------------------------------------------------------------------------
 
 
-def _options(args: argparse.Namespace) -> Any:
-    return pb.IntentOptions(
-        ttl_seconds=round(parse_duration(args.ttl)) if args.ttl else 0,
+def _options(args: argparse.Namespace) -> IntentOptions:
+    return IntentOptions(
+        ttl=parse_ttl(args.ttl) if args.ttl else None,
         reason=args.reason or "",
         origin=args.origin or ORIGIN_CLI,
     )
 
 
-def cmd_add_flow(stub: Any, args: argparse.Namespace) -> int:
+def cmd_add_flow(client: TrafexClient, args: argparse.Namespace) -> int:
     rule: FlowRule = parse_rule(rule_text(args, need_actions=True))
-    options = _options(args)
-    response = stub.AddFlow(pb.AddFlowRequest(flow=wire.rule_to_spec(rule), options=options))
-    data = flow_dict(response.rule) | {"created": response.created}
-    verb = "added" if response.created else "updated"
-    _emit(args, data, f"{verb} {data['id']}: {response.rule.text}")
+    added = client.add_flow(rule, _options(args))
+    data = intent_dict(added.intent) | {"created": added.created}
+    verb = "added" if added.created else "updated"
+    _emit(args, data, f"{verb} {data['id']}: {data['text']}")
     return 0
 
 
-def cmd_del_flow(stub: Any, args: argparse.Namespace) -> int:
+def cmd_del_flow(client: TrafexClient, args: argparse.Namespace) -> int:
     if len(args.text) == 1 and _ID.match(args.text[0]) and not _has_match_options(args):
-        request = pb.DeleteFlowRequest(id=args.text[0])
+        intent = client.delete_flow(args.text[0])
     else:
-        match = parse_match(rule_text(args, need_actions=False))
-        request = pb.DeleteFlowRequest(flow=pb.FlowSpec(match=wire.match_to_proto(match)))
-    response = stub.DeleteFlow(request)
-    data = flow_dict(response.rule)
-    _emit(args, data, f"withdrew {data['id']}: {response.rule.text}")
+        intent = client.delete_flow(parse_match(rule_text(args, need_actions=False)))
+    data = intent_dict(intent)
+    _emit(args, data, f"withdrew {data['id']}: {data['text']}")
     return 0
 
 
 def _has_match_options(args: argparse.Namespace) -> bool:
-    return any(
-        getattr(args, name.replace("-", "_"), None) is not None
-        for name in ("destination", "source", *MATCH_OPTIONS)
-    )
+    return any(getattr(args, c.attribute, None) is not None for c in COMPONENTS)
 
 
-def cmd_list_flows(stub: Any, args: argparse.Namespace) -> int:
-    family: Any = {None: 0, "ipv4": pb.ADDRESS_FAMILY_IPV4, "ipv6": pb.ADDRESS_FAMILY_IPV6}[
-        args.family
-    ]
-    rules = [flow_dict(r.rule) for r in stub.ListFlows(pb.ListFlowsRequest(family=family))]
+def cmd_list_flows(client: TrafexClient, args: argparse.Namespace) -> int:
+    family = Family(args.family) if args.family else None
+    rules = [intent_dict(intent) for intent in client.list_flows(family)]
     rows = [
         (r["id"], r["family"], r["text"], r["origin"], _expires_in(r["expires_at"]), r["reason"])
         for r in rules
@@ -254,38 +204,31 @@ def cmd_list_flows(stub: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_add_route(stub: Any, args: argparse.Namespace) -> int:
-    spec = pb.RouteSpec(
-        prefix=args.prefix,
-        next_hop=args.next_hop or "",
-        communities=args.community or [],
-        large_communities=args.large_community or [],
+def cmd_add_route(client: TrafexClient, args: argparse.Namespace) -> int:
+    route = parse_route(  # checked here: one clear line before anything is sent
+        args.prefix,
+        args.next_hop or "",
+        args.community or (),
+        args.large_community or (),
+        args.local_preference,
+        args.med,
     )
-    if args.local_preference is not None:
-        spec.local_preference = args.local_preference
-    if args.med is not None:
-        spec.med = args.med
-    wire.route_from_proto(spec)  # local check: one clear line before anything is sent
-    response = stub.AddRoute(pb.AddRouteRequest(route=spec, options=_options(args)))
-    data = route_dict(response.route) | {"created": response.created}
-    verb = "added" if response.created else "updated"
+    added = client.add_route(route, _options(args))
+    data = intent_dict(added.intent) | {"created": added.created}
+    verb = "added" if added.created else "updated"
     _emit(args, data, f"{verb} {data['id']}: {data['prefix']}")
     return 0
 
 
-def cmd_del_route(stub: Any, args: argparse.Namespace) -> int:
-    if _ID.match(args.selector):
-        request = pb.DeleteRouteRequest(id=args.selector)
-    else:
-        request = pb.DeleteRouteRequest(prefix=args.selector)
-    response = stub.DeleteRoute(request)
-    data = route_dict(response.route)
+def cmd_del_route(client: TrafexClient, args: argparse.Namespace) -> int:
+    selector = args.selector if _ID.match(args.selector) else parse_prefix(args.selector)
+    data = intent_dict(client.delete_route(selector))
     _emit(args, data, f"withdrew {data['id']}: {data['prefix']}")
     return 0
 
 
-def cmd_list_routes(stub: Any, args: argparse.Namespace) -> int:
-    routes = [route_dict(r.route) for r in stub.ListRoutes(pb.ListRoutesRequest())]
+def cmd_list_routes(client: TrafexClient, args: argparse.Namespace) -> int:
+    routes = [intent_dict(intent) for intent in client.list_routes()]
     rows = [
         (
             r["id"],
@@ -303,10 +246,10 @@ def cmd_list_routes(stub: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_status(stub: Any, args: argparse.Namespace) -> int:
-    status = stub.GetStatus(pb.GetStatusRequest())
+def cmd_status(client: TrafexClient, args: argparse.Namespace) -> int:
+    status = client.status()
     side = status.sidecar
-    data = {
+    data: dict[str, Any] = {
         "version": status.version,
         "asn": status.asn,
         "router_id": status.router_id,
@@ -318,7 +261,7 @@ def cmd_status(stub: Any, args: argparse.Namespace) -> int:
             "api": side.api,
             "version": side.version,
             "managed": side.managed,
-            "pid": side.pid or None,
+            "pid": side.pid,
             "restarts": side.restarts,
             "error": side.error or None,
             "send_failures": side.send_failures,
@@ -370,11 +313,10 @@ def cmd_status(stub: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_watch(stub: Any, args: argparse.Namespace) -> int:
-    for response in stub.WatchEvents(pb.WatchEventsRequest()):
-        event = response.event
+def cmd_watch(client: TrafexClient, args: argparse.Namespace) -> int:
+    for event in client.watch_events():
         data = {
-            "kind": wire.EVENT_NAMES.get(event.kind, "unknown"),
+            "kind": event.kind.value,
             "time": _iso(event.time),
             "id": event.id or None,
             "subject": event.subject,
@@ -392,19 +334,18 @@ def cmd_watch(stub: Any, args: argparse.Namespace) -> int:
 
 
 def _match_options(parser: argparse.ArgumentParser) -> None:
+    """TEXT, --family and one option per FlowSpec component (from the component table)."""
     parser.add_argument("text", nargs="*", help="the rule as one-line text (ExaBGP grammar)")
     parser.add_argument("--family", choices=("ipv4", "ipv6"), help="when no prefix says it")
-    parser.add_argument("--destination", metavar="PREFIX", help="e.g. 3001:4:b::10/128")
-    parser.add_argument("--source", metavar="PREFIX", help="IPv6 offset: 3001::/64/8")
-    for keyword in MATCH_OPTIONS:
-        parser.add_argument(f"--{keyword}", metavar="TERMS", help=argparse.SUPPRESS)
-    parser.add_argument_group(
+    group = parser.add_argument_group(
         "match components",
-        "--protocol --port --destination-port --source-port --icmp-type --icmp-code "
-        "--tcp-flags --packet-length --dscp --fragment --flow-label, each with terms like "
-        "'=80', '>=1024&<=2048', '=80 =443' (ORed), tcp-flags 'S', '=SA', '!A', "
-        "fragment 'is-fragment', '!dont-fragment'",
+        "numbers take terms like '=80', '>=1024&<=2048', '!=0'; several ('=80 =443') are ORed",
     )
+    for component in COMPONENTS:
+        prefix = component.kind is ComponentKind.PREFIX
+        group.add_argument(
+            f"--{component.keyword}", metavar="PREFIX" if prefix else "TERMS", help=component.help
+        )
 
 
 def _intent_options(parser: argparse.ArgumentParser) -> None:
@@ -482,43 +423,27 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    func: Callable[[Any, argparse.Namespace], int] = args.func
-    channel = grpc.insecure_channel(args.target)
-    stub = trafex_pb2_grpc.TrafexStub(channel)
-    stub = _with_timeout(stub, None if args.command == "watch" else args.timeout)
+    func: Callable[[TrafexClient, argparse.Namespace], int] = args.func
+    # Every call has a deadline, so a hung trafexd cannot hang the CLI; watch has none.
+    client = TrafexClient(args.target, timeout=None if args.command == "watch" else args.timeout)
     try:
-        return func(stub, args)
+        return func(client, args)
     except (ValidationError, UsageError) as error:
         print(f"trafex-ctl: {error}", file=sys.stderr)
         return 2
-    except grpc.RpcError as error:
-        code = error.code()
-        if code == grpc.StatusCode.UNAVAILABLE and "stored" not in (error.details() or ""):
-            print(
-                f"trafex-ctl: cannot reach trafexd at {args.target}: is it running? (make run)",
-                file=sys.stderr,
-            )
-        else:
-            print(f"trafex-ctl: {error.details()} [{code.name}]", file=sys.stderr)
-        return 2 if code == grpc.StatusCode.INVALID_ARGUMENT else 1
+    except UnreachableError:
+        print(
+            f"trafex-ctl: cannot reach trafexd at {args.target}: is it running? (make run)",
+            file=sys.stderr,
+        )
+        return 1
+    except ApiError as error:  # NotAnnouncedError: stored, not yet announced, exit 1
+        print(f"trafex-ctl: {error.details} [{error.code}]", file=sys.stderr)
+        return 2 if isinstance(error, RefusedError) else 1
     except KeyboardInterrupt:
         return 130
     finally:
-        channel.close()
-
-
-class _with_timeout:  # noqa: N801 - a tiny wrapper, used like a function
-    """Give every unary call a deadline, so a hung trafexd cannot hang the CLI."""
-
-    def __init__(self, stub: Any, timeout: float | None) -> None:
-        self._stub = stub
-        self._timeout = timeout
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._stub, name)
-        if self._timeout is None:
-            return method
-        return lambda request: method(request, timeout=self._timeout)
+        client.close()
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from typing import Any
 
 from trafex import logs
 from trafex.bgp.client import GobgpClient, SidecarError
-from trafex.control.config import ConfigError
+from trafex.config import ConfigError
 from trafex.enforce import nftables, routing
 from trafex.enforce.config import EnforceConfig, load_enforce_config
 from trafex.enforce.daemon import Enforcer, read_state

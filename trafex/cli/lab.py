@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from trafex import logs
+from trafex.config import ConfigError
 from trafex.lab.runner import DEFAULT_PREFIX, Lab, LabError
-from trafex.lab.topology import TOPOLOGY_FILE, TopologyError, load_topology
+from trafex.lab.topology import TOPOLOGY_FILE, load_topology
 from trafex.model.errors import TrafexError
 
 EXAMPLES = """examples:
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     logs.configure("warning")
     try:
         result: int = args.func(args)
-    except TopologyError as error:
+    except ConfigError as error:
         print(f"trafex lab: {error}", file=sys.stderr)
         return 2
     except (LabError, TrafexError, OSError) as error:

@@ -13,20 +13,19 @@ import os
 import signal
 import sys
 import threading
-from concurrent import futures
 from pathlib import Path
 
-import grpc
 import structlog
 
-from trafex import logs
+from trafex import __version__, logs
+from trafex.api.server import ApiServer, ListenError
+from trafex.api.servicer import TrafexServicer
 from trafex.bgp.client import GobgpClient, SidecarError
 from trafex.bgp.sidecar import Sidecar
-from trafex.bgp.stubs import trafex_pb2_grpc
-from trafex.control.api import TrafexServicer
 from trafex.control.config import Config, ConfigError, load_config
 from trafex.control.controller import Controller
 from trafex.control.events import Event, EventBus, EventKind
+from trafex.control.status import SidecarStatus, Status
 from trafex.control.store import Store, StoreError
 
 log = structlog.get_logger("trafexd")
@@ -63,7 +62,7 @@ class Daemon:
             on_up=self._sidecar_up,
             on_down=self._sidecar_down,
         )
-        self.server: grpc.Server | None = None
+        self.server: ApiServer | None = None
         self._threads: list[threading.Thread] = []
 
     # -- callbacks ----------------------------------------------------------------------
@@ -144,22 +143,8 @@ class Daemon:
         except SidecarError as error:
             log.warning("expire.failed", error=str(error))
         self._reconcile("start")
-        self.server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="api"),
-            options=[
-                ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-                ("grpc.max_send_message_length", 64 * 1024 * 1024),
-            ],
-        )
-        trafex_pb2_grpc.add_TrafexServicer_to_server(
-            TrafexServicer(self.config, self.controller, self.events, self.client, self.sidecar),
-            self.server,
-        )
-        try:
-            self.server.add_insecure_port(self.config.api.listen)
-        except RuntimeError as error:
-            raise SidecarError(f"cannot listen on {self.config.api.listen}: {error}") from None
-        self.server.start()
+        servicer = TrafexServicer(self.controller, self.events, self.status)
+        self.server = ApiServer(servicer, self.config.api.listen).start()
         ctl = self.config.controller
         self._thread(self._loop, ctl.expiry_interval, "expire", name="expiry")
         self._thread(self._loop, ctl.reconcile_interval, "reconcile", name="reconciler")
@@ -170,6 +155,38 @@ class Daemon:
             gobgp=self.config.gobgp.api,
             asn=self.config.bgp.asn,
             neighbors=len(self.config.bgp.neighbors),
+        )
+
+    def status(self) -> Status:
+        """A snapshot of trafexd for the API's GetStatus: the sidecar, the controller's
+        counts, and gobgpd's peers (read now, so their counters are current)."""
+        sidecar, config = self.sidecar, self.config
+        healthy, error = sidecar.healthy, sidecar.error
+        try:
+            peers = tuple(self.client.peers())
+        except SidecarError as failure:
+            peers, healthy, error = (), False, str(failure)
+        flows, routes = self.controller.counts()
+        return Status(
+            version=__version__,
+            asn=config.bgp.asn,
+            router_id=str(config.bgp.router_id),
+            flows=flows,
+            routes=routes,
+            last_reconcile=self.controller.last_reconcile,
+            sidecar=SidecarStatus(
+                healthy=healthy,
+                api=config.gobgp.api,
+                version=sidecar.version,
+                managed=config.gobgp.manage,
+                pid=sidecar.pid,
+                restarts=sidecar.restarts,
+                error=error,
+                send_failures=self.controller.send_failures,
+                last_send_error=self.controller.last_send_error,
+                queued_paths=self.controller.queued_paths,
+            ),
+            peers=peers,
         )
 
     def _pidfile(self) -> Path:
@@ -203,7 +220,7 @@ class Daemon:
     def stop(self) -> None:
         self.stop_event.set()
         if self.server is not None:
-            self.server.stop(grace=2).wait()
+            self.server.stop(grace=2)
         self.events.close()
         self.controller.close()
         self.sidecar.stop()
@@ -257,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _signal)
     try:
         daemon.start()
-    except SidecarError as error:
+    except (SidecarError, ListenError) as error:
         print(f"trafexd: {error}", file=sys.stderr)
         daemon.stop()
         return 1

@@ -30,33 +30,27 @@ mark = 302                    # fwmark (default: the table)
 routes = ["::/0 via 3001:12::2", "0.0.0.0/0 via 192.0.2.1 dev eth2"]
 ```
 
-Unknown keys and wrong types are errors naming the key, as for trafexd.
+Unknown keys and wrong types are errors naming the key, as for trafexd: the file is
+read by :meth:`trafex.config.Table.read` from the dataclasses below, which state every
+default.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from trafex.control.config import (
-    BgpConfig,
-    ConfigError,
-    GobgpConfig,
-    StateConfig,
-    Table,
-    parse_bgp,
-    parse_gobgp,
-    parse_state,
-)
-from trafex.model.errors import ValidationError
+from trafex.bgp.config import BgpConfig, GobgpConfig, read_bgp
+from trafex.config import ConfigError, Parse, Range, StateConfig, Table, read_toml
 from trafex.model.flowspec import RouteTarget
 
 DEFAULT_GOBGP_API = "127.0.0.1:50052"  # beside trafexd's sidecar (50051) on one host
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+U32 = 0xFFFFFFFF
+RULE_PRIORITY_MAX = 32000  # ip rule priorities stay below main's (32766)
 
 
 @dataclass(frozen=True)
@@ -94,21 +88,64 @@ class StaticRoute:
         return f"{self.destination}{via}{dev}"
 
 
+def _routes(value: Any) -> tuple[StaticRoute, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise TypeError('expected a list of strings like "::/0 via 3001:12::2"')
+    return tuple(StaticRoute.parse(v) for v in value)
+
+
+def _route_target(value: Any) -> RouteTarget:
+    if not isinstance(value, str) or not value:
+        raise TypeError('give the route-target, e.g. "6:302"')
+    return RouteTarget.parse(value)
+
+
+def _routing_table(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an integer, got {type(value).__name__}")
+    if not 1 <= value <= U32 or value in (253, 254, 255):
+        raise ValueError(f"{value} is not a free routing table (1..2^32-1, not 253-255)")
+    return value
+
+
+def _nft_name(value: Any) -> str:
+    if not isinstance(value, str) or not value.isidentifier():
+        raise ValueError("use letters, digits and _ only")
+    return value
+
+
+def _interfaces(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(
+        isinstance(i, str) and 0 < len(i) < 16 for i in value
+    ):
+        raise ValueError("expected interface names")
+    return tuple(value)
+
+
 @dataclass(frozen=True)
 class RedirectConfig:
-    target: RouteTarget
-    table: int
-    mark: int
-    routes: tuple[StaticRoute, ...]
+    """One ``[[enforce.redirect]]``: ``table`` defaults to the target's local part,
+    ``mark`` to the table."""
+
+    target: Annotated[RouteTarget, Parse(_route_target)]
+    table: Annotated[int, Parse(_routing_table)] = 0
+    mark: Annotated[int, Range(1, U32, note="a firewall mark")] = 0
+    routes: Annotated[tuple[StaticRoute, ...], Parse(_routes)] = ()
+
+    def __post_init__(self) -> None:
+        if not self.table:
+            object.__setattr__(self, "table", _routing_table(self.target.local_admin))
+        if not self.mark:
+            object.__setattr__(self, "mark", self.table)
 
 
 @dataclass(frozen=True)
 class EnforceSettings:
-    table: str = "trafex"
-    interfaces: tuple[str, ...] = ()
+    table: Annotated[str, Parse(_nft_name)] = "trafex"
+    interfaces: Annotated[tuple[str, ...], Parse(_interfaces)] = ()
     priority: int = -150
-    max_branches: int = 64
-    rule_priority: int = 1000
+    max_branches: Annotated[int, Range(1, 4096)] = 64
+    rule_priority: Annotated[int, Range(1, RULE_PRIORITY_MAX, note="below main's 32766")] = 1000
     redirects: tuple[RedirectConfig, ...] = ()
 
 
@@ -116,90 +153,41 @@ class EnforceSettings:
 class EnforceConfig:
     bgp: BgpConfig = field(default_factory=lambda: BgpConfig(listen_port=-1))
     gobgp: GobgpConfig = field(default_factory=lambda: GobgpConfig(api=DEFAULT_GOBGP_API))
-    state: StateConfig = field(default_factory=StateConfig)
+    state: StateConfig = field(default_factory=lambda: StateConfig.under("enforce"))
     enforce: EnforceSettings = field(default_factory=EnforceSettings)
 
 
-def _redirect(data: Any, path: str) -> RedirectConfig:
-    table = Table(data, path)
-    text = table.take("target", str, "")
-    if not text:
-        raise ConfigError(f'{path}.target: give the route-target, e.g. "6:302"')
+def _redirect(table: Table) -> RedirectConfig:
     try:
-        target = RouteTarget.parse(text)
-    except ValidationError as error:
-        raise ConfigError(f"{path}.target: {error.message}") from None
-    number = table.take("table", int, target.local_admin)
-    if not 1 <= number <= 0xFFFFFFFF or number in (253, 254, 255):
-        raise ConfigError(
-            f"{path}.table: {number} is not a free routing table (1..2^32-1, not 253-255)"
-        )
-    mark = table.take("mark", int, number)
-    if not 1 <= mark <= 0xFFFFFFFF:
-        raise ConfigError(f"{path}.mark: {mark} is not a firewall mark (1..2^32-1)")
-    no_routes: tuple[StaticRoute, ...] = ()
-    routes = table.convert("routes", _routes, no_routes)
-    table.done()
-    return RedirectConfig(target, number, mark, routes)
+        return table.read(RedirectConfig)
+    except ValueError as error:  # the default table, the target's local part, is reserved
+        raise table.error("table", f"{error}; give table = N") from None
 
 
-def _routes(value: Any) -> tuple[StaticRoute, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise TypeError('expected a list of strings like "::/0 via 3001:12::2"')
-    return tuple(StaticRoute.parse(v) for v in value)
-
-
-def _settings(root: Table) -> EnforceSettings:
-    defaults = EnforceSettings()
-    table = root.table("enforce")
-    interfaces = table.take("interfaces", list, [])
-    if not all(isinstance(i, str) and 0 < len(i) < 16 for i in interfaces):
-        raise ConfigError("enforce.interfaces: expected interface names")
-    redirects = tuple(
-        _redirect(item, f"enforce.redirect[{i}]")
-        for i, item in enumerate(table.take("redirect", list, []))
-    )
+def _settings(table: Table) -> EnforceSettings:
+    redirects = tuple(_redirect(item) for item in table.tables("redirect"))
     for what in ("target", "table", "mark"):
         values = [getattr(r, what) for r in redirects]
         if len(set(values)) != len(values):
-            raise ConfigError(f"enforce.redirect: the same {what} is given twice")
-    settings = EnforceSettings(
-        table=table.take("table", str, defaults.table),
-        interfaces=tuple(interfaces),
-        priority=table.take("priority", int, defaults.priority),
-        max_branches=table.take("max_branches", int, defaults.max_branches),
-        rule_priority=table.take("rule_priority", int, defaults.rule_priority),
-        redirects=redirects,
-    )
-    table.done()
-    if not settings.table.isidentifier():
-        raise ConfigError("enforce.table: use letters, digits and _ only")
-    if not 1 <= settings.max_branches <= 4096:
-        raise ConfigError("enforce.max_branches: use 1..4096")
-    if not 1 <= settings.rule_priority <= 32000 - len(redirects):
-        raise ConfigError("enforce.rule_priority: use 1..32000 (below main's 32766)")
+            raise table.error("redirect", f"the same {what} is given twice")
+    settings = table.read(EnforceSettings, redirects=redirects)
+    if settings.rule_priority + len(redirects) > RULE_PRIORITY_MAX:
+        raise table.error("rule_priority", f"use 1..{RULE_PRIORITY_MAX - len(redirects)}")
     return settings
 
 
 def parse_enforce_config(data: Any) -> EnforceConfig:
     root = Table(data, "")
-    config = EnforceConfig(
-        bgp=parse_bgp(root, default_listen_port=-1),
-        gobgp=parse_gobgp(root, default_api=DEFAULT_GOBGP_API),
-        state=parse_state(root, subdir="enforce"),
-        enforce=_settings(root),
+    defaults = EnforceConfig()
+    config = root.read(
+        EnforceConfig,
+        bgp=read_bgp(root.table("bgp"), defaults.bgp),
+        enforce=_settings(root.table("enforce")),
     )
-    root.done()
     if not config.bgp.neighbors:
-        raise ConfigError("bgp.neighbor: the enforcer needs a peer that sends it FlowSpec")
+        raise ConfigError("the enforcer needs a peer that sends it FlowSpec", "bgp.neighbor")
     return config
 
 
 def load_enforce_config(path: Path) -> EnforceConfig:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigError(f"{path}: {error.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: not valid TOML: {error}") from None
-    return parse_enforce_config(data)
+    return parse_enforce_config(read_toml(path))

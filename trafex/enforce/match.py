@@ -59,22 +59,17 @@ from trafex.enforce.dnf import (
     raw,
     values_dnf,
 )
-from trafex.model.flowspec import (
+from trafex.model.components import (
+    COMPONENT,
     FRAGMENT_DONT,
     FRAGMENT_FIRST,
     FRAGMENT_IS,
     FRAGMENT_LAST,
-    IANA_ICMP,
-    IANA_ICMPV6,
-    IANA_TCP,
-    BitmaskTerm,
     Family,
-    FlowMatch,
-    FlowPrefix,
-    evaluate,
 )
+from trafex.model.flowspec import BitmaskTerm, FlowMatch, FlowPrefix, evaluate
+from trafex.model.protocols import PROTO_TCP, PROTO_UDP, icmp_protocol
 
-IANA_UDP = 17
 IPV6_HEADER = 40
 TCP_FLAGS_DATA_OFFSET = 0xF000  # §4.2.2.9: the data offset nibble is read as 0
 
@@ -264,25 +259,41 @@ def family_name(family: Family) -> str:
 def components(match: FlowMatch) -> list[tuple[str, Dnf]]:
     """Each present component's DNF, with the family and protocol tests first (nft needs
     the protocol context before transport-header fields), by keyword."""
-    family = match.family
-    ip = family_name(family)
+    ip = family_name(match.family)
     parts: list[tuple[str, Dnf]] = [
         ("family", [(cond("==", meta("nfproto"), "ipv4" if ip == "ip" else "ipv6"),)])
     ]
+    protocol = _protocol_dnf(match)
+    if protocol is not None:
+        parts.append(("protocol", protocol))
+    return parts + _network_parts(match, ip) + _transport_parts(match)
+
+
+def _protocol_dnf(match: FlowMatch) -> Dnf | None:
+    """The ``meta l4proto`` test: the protocol component, narrowed to the protocols that
+    the port, ICMP and TCP-flag components can match; None when any protocol will do."""
     protocols: Intervals = ((0, 0xFF),)
     ports = bool(match.port or match.destination_port or match.source_port)
-    icmp = IANA_ICMP if family is Family.IPV4 else IANA_ICMPV6
+    icmp = icmp_protocol(match.family.version)
     for needed, allowed in (
-        (ports, ((IANA_TCP, IANA_TCP), (IANA_UDP, IANA_UDP))),
+        (ports, ((PROTO_TCP, PROTO_TCP), (PROTO_UDP, PROTO_UDP))),
         (bool(match.icmp_type or match.icmp_code), ((icmp, icmp),)),
-        (bool(match.tcp_flags), ((IANA_TCP, IANA_TCP),)),
+        (bool(match.tcp_flags), ((PROTO_TCP, PROTO_TCP),)),
     ):
         if needed:
             protocols = intersect(protocols, allowed)
     if match.protocol:
         protocols = intersect(protocols, accepted_values(match.protocol, 0, 0xFF))
     if match.protocol or protocols != ((0, 0xFF),):
-        parts.append(("protocol", values_dnf(meta("l4proto"), protocols, 0, 0xFF, load=True)))
+        return values_dnf(meta("l4proto"), protocols, 0, 0xFF, load=True)
+    return None
+
+
+def _network_parts(match: FlowMatch, ip: str) -> list[tuple[str, Dnf]]:
+    """The components read from the IP header: prefixes, length, DSCP, flow label,
+    fragment."""
+    family = match.family
+    parts: list[tuple[str, Dnf]] = []
     if match.destination is not None:
         parts.append(("destination", prefix_dnf(family, "destination", match.destination)))
     if match.source is not None:
@@ -292,14 +303,23 @@ def components(match: FlowMatch) -> list[tuple[str, Dnf]]:
         values = accepted_values(match.packet_length, lo, lo + 0xFFFF)
         dnf = values_dnf(payload(ip, "length"), values, lo, lo + 0xFFFF, shift=lo)
         parts.append(("packet-length", dnf))
-    if match.dscp:
-        values = accepted_values(match.dscp, 0, 0x3F)
-        parts.append(("dscp", values_dnf(payload(ip, "dscp"), values, 0, 0x3F)))
-    if match.flow_label:
-        values = accepted_values(match.flow_label, 0, 0xFFFFF)
-        parts.append(("flow-label", values_dnf(payload(ip, "flowlabel"), values, 0, 0xFFFFF)))
+    for keyword, terms, field in (
+        ("dscp", match.dscp, "dscp"),
+        ("flow-label", match.flow_label, "flowlabel"),
+    ):
+        if terms:
+            top = COMPONENT[keyword].maximum
+            values = accepted_values(terms, 0, top)
+            parts.append((keyword, values_dnf(payload(ip, field), values, 0, top)))
     if match.fragment:
         parts.append(("fragment", fragment_dnf(family, match.fragment)))
+    return parts
+
+
+def _transport_parts(match: FlowMatch) -> list[tuple[str, Dnf]]:
+    """The components read from the transport header: ports, ICMP type and code, TCP
+    flags (the protocol test comes before them)."""
+    parts: list[tuple[str, Dnf]] = []
     if match.port:
         values = accepted_values(match.port, 0, 0xFFFF)
         dnf = values_dnf(payload("th", "dport"), values, 0, 0xFFFF, load=True)
@@ -308,22 +328,17 @@ def components(match: FlowMatch) -> list[tuple[str, Dnf]]:
                 [values_dnf(payload("th", "sport"), values, 0, 0xFFFF, load=True), dnf]
             )
         parts.append(("port", dnf))
-    for keyword, terms, field in (
-        ("destination-port", match.destination_port, "dport"),
-        ("source-port", match.source_port, "sport"),
+    icmp = "icmp" if match.family is Family.IPV4 else "icmpv6"
+    for keyword, terms, header, field in (
+        ("destination-port", match.destination_port, "th", "dport"),
+        ("source-port", match.source_port, "th", "sport"),
+        ("icmp-type", match.icmp_type, icmp, "type"),
+        ("icmp-code", match.icmp_code, icmp, "code"),
     ):
         if terms:
-            values = accepted_values(terms, 0, 0xFFFF)
-            parts.append((keyword, values_dnf(payload("th", field), values, 0, 0xFFFF, load=True)))
-    icmp_protocol = "icmp" if family is Family.IPV4 else "icmpv6"
-    for keyword, terms, field in (
-        ("icmp-type", match.icmp_type, "type"),
-        ("icmp-code", match.icmp_code, "code"),
-    ):
-        if terms:
-            values = accepted_values(terms, 0, 0xFF)
-            left = payload(icmp_protocol, field)
-            parts.append((keyword, values_dnf(left, values, 0, 0xFF, load=True)))
+            top = COMPONENT[keyword].maximum
+            values = accepted_values(terms, 0, top)
+            parts.append((keyword, values_dnf(payload(header, field), values, 0, top, load=True)))
     if match.tcp_flags:
         parts.append(("tcp-flags", tcp_flags_dnf(match.tcp_flags)))
     return parts

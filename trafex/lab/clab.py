@@ -29,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from trafex.config import ConfigError
 from trafex.lab.topology import (
     DAEMONS_FILE,
     HOST_SYSCTLS,
@@ -36,7 +37,6 @@ from trafex.lab.topology import (
     ROUTER_SYSCTLS,
     Node,
     Topology,
-    TopologyError,
     controller_api,
 )
 
@@ -208,7 +208,7 @@ def _in_lab(path: Path) -> PurePosixPath:
     try:
         return PurePosixPath(path.relative_to(LAB_DIR).as_posix())
     except ValueError:
-        raise TopologyError(f"{path}: not in {LAB_DIR}, which the containers see") from None
+        raise ConfigError(f"{path}: not in {LAB_DIR}, which the containers see") from None
 
 
 def _mounted(path: Path) -> str:

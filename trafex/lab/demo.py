@@ -321,8 +321,6 @@ def demo_retransmit(driver: Driver, result: Result) -> None:
     topo = driver.topo
     flow_src, other_src = (str(a.ip) for a in topo.addresses("host1")[:2])
     dst = str(topo.address("host4"))
-    enforcer = topo.enforcers[0]
-    enforce_status = [tool("trafex"), "enforce", "status", "--config", str(enforcer.enforce)]
     for a, b in ((flow_src, dst), (dst, flow_src)):
         driver.ctl("del-flow", _rules_text(a, b))  # a previous run's
     normal = driver.router_hop("router3", "router1")
@@ -370,6 +368,18 @@ def demo_retransmit(driver: Driver, result: Result) -> None:
     other = driver.wait_hop(other_src, dst, 2, normal, 10)
     result.outputs["traceroute -s ::20 after"] = other
     result.check(f"{other_src} -> {dst} still via router3", True, f"hop 2 {normal}")
+    _check_enforcer_counts(driver, result, flow_src)
+    for a, b in ((flow_src, dst), (dst, flow_src)):
+        driver.ctl("del-flow", _rules_text(a, b))
+    back = driver.wait_hop(flow_src, dst, 2, normal, 15)
+    result.outputs["traceroute -s ::10 after withdraw"] = back
+    result.check(f"after the withdraw {flow_src} -> {dst} is back via router3", True)
+
+
+def _check_enforcer_counts(driver: Driver, result: Result, flow_src: str) -> None:
+    """The enforcer's rule for the flow counts its packets (``trafex enforce status``)."""
+    enforcer = driver.topo.enforcers[0]
+    enforce_status = [tool("trafex"), "enforce", "status", "--config", str(enforcer.enforce)]
     status = json.loads(driver.run(enforcer.name, [*enforce_status, "--json"]))
     forward = [r for r in status["rules"] if f"source {flow_src}/128" in r["text"]]
     counted = bool(forward) and forward[0]["packets"] > 0
@@ -379,8 +389,3 @@ def demo_retransmit(driver: Driver, result: Result) -> None:
         f"{forward[0]['packets']} packets, {forward[0]['bytes']} bytes" if forward else "no rule",
     )
     result.outputs["router1: trafex enforce status"] = driver.run(enforcer.name, enforce_status)
-    for a, b in ((flow_src, dst), (dst, flow_src)):
-        driver.ctl("del-flow", _rules_text(a, b))
-    back = driver.wait_hop(flow_src, dst, 2, normal, 15)
-    result.outputs["traceroute -s ::10 after withdraw"] = back
-    result.check(f"after the withdraw {flow_src} -> {dst} is back via router3", True)

@@ -2,20 +2,30 @@
 
 Both runners start from it: ``trafex lab up`` builds it in network namespaces, and the
 containerlab file is rendered from it (:mod:`trafex.lab.clab`). Pure: no I/O beyond
-reading the file, and every fact is checked here so that the runners can trust it.
+reading the file, and every fact is checked here so that the runners can trust it. Read
+like every trafex config, by :meth:`trafex.config.Table.read` from the dataclasses
+below: a mistake is a :class:`~trafex.config.ConfigError` naming the key.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from trafex.model.errors import TrafexError
+from trafex.config import (
+    ConfigError,
+    Parse,
+    Table,
+    ip_address,
+    ipv4_address,
+    ipv6_address,
+    read_toml,
+    split_host_port,
+)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Interface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
@@ -43,8 +53,23 @@ _IFNAME = re.compile(r"^[a-z][a-z0-9]{0,7}$")
 _NODE = re.compile(r"^[a-z][a-z0-9]{0,9}$")
 
 
-class TopologyError(TrafexError):
-    """The topology file is wrong; the message names the key."""
+def _interfaces(value: Any) -> tuple[Interface, ...]:
+    if not isinstance(value, list) or not all(isinstance(a, str) for a in value):
+        raise TypeError('expected a list of ADDRESS/LENGTH strings, like "3001:1::1/64"')
+    return tuple(ipaddress.ip_interface(a) for a in value)
+
+
+def _zone(value: Any) -> tuple[tuple[str, IPAddress], ...]:
+    if not isinstance(value, Mapping):
+        raise TypeError('expected a table of NAME = ADDRESS, like { "a.com." = "3001::1" }')
+    return tuple((str(name), ip_address(address)) for name, address in sorted(value.items()))
+
+
+def _lab_file(value: Any) -> Path:
+    """A file of the lab, written relative to lab/."""
+    if not isinstance(value, str):
+        raise TypeError(f"expected a path relative to lab/, got {type(value).__name__}")
+    return LAB_DIR / value
 
 
 @dataclass(frozen=True)
@@ -53,7 +78,7 @@ class End:
 
     node: str
     ifname: str
-    addresses: tuple[Interface, ...]
+    addresses: Annotated[tuple[Interface, ...], Parse(_interfaces)] = ()
 
 
 @dataclass(frozen=True)
@@ -69,14 +94,17 @@ class Link:
 class Node:
     name: str
     kind: Kind
-    loopback: ipaddress.IPv6Address | None = None  # routers
-    router_id: ipaddress.IPv4Address | None = None  # routers
-    gateway: IPAddress | None = None  # hosts and the controller: their default route
+    loopback: Annotated[ipaddress.IPv6Address | None, Parse(ipv6_address)] = None  # routers
+    router_id: Annotated[ipaddress.IPv4Address | None, Parse(ipv4_address)] = None  # routers
+    # Hosts and the controller: their default route.
+    gateway: Annotated[IPAddress | None, Parse(ip_address)] = None
     asn: int | None = None  # the controller's AS (routers use the lab's)
-    dns: tuple[tuple[str, IPAddress], ...] = ()  # a resolver's zone: name -> address
-    enforce: Path | None = None  # a router that runs trafex enforce: its config
-    trafexd: Path | None = None  # the controller's trafexd config
-    sensor: Path | None = None  # the controller's sensor config
+    # A resolver's zone: name -> address.
+    dns: Annotated[tuple[tuple[str, IPAddress], ...], Parse(_zone)] = ()
+    # A router that runs trafex enforce: its config.
+    enforce: Annotated[Path | None, Parse(_lab_file)] = None
+    trafexd: Annotated[Path | None, Parse(_lab_file)] = None  # the controller's trafexd config
+    sensor: Annotated[Path | None, Parse(_lab_file)] = None  # the controller's sensor config
     sensor_node: str = ""  # where the sensor captures
     sensor_interface: str = ""
 
@@ -126,133 +154,60 @@ class Topology:
         return next((n for n in self.nodes if n.dns), None)
 
 
-class _Reader:
-    """A TOML table read key by key; what is left unread is an unknown key."""
-
-    def __init__(self, data: Any, path: str) -> None:
-        if not isinstance(data, Mapping):
-            raise TopologyError(f"{path}: expected a table")
-        self.data = dict(data)
-        self.path = path
-
-    def take(self, key: str, kind: type, required: bool = False) -> Any:
-        if key not in self.data:
-            if required:
-                raise TopologyError(f"{self.path}.{key}: missing")
-            return None
-        value = self.data.pop(key)
-        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-            raise TopologyError(f"{self.path}.{key}: expected {kind.__name__}")
-        return value
-
-    def parse(self, key: str, parse: Any, required: bool = False) -> Any:
-        value = self.take(key, str, required)
-        if value is None:
-            return None
-        try:
-            return parse(value)
-        except ValueError as error:
-            raise TopologyError(f"{self.path}.{key}: {error}") from None
-
-    def done(self) -> None:
-        if self.data:
-            raise TopologyError(f"unknown key {self.path}.{sorted(self.data)[0]}")
-
-
-def _end(data: Any, path: str) -> End:
-    table = _Reader(data, path)
-    node, sep, ifname = table.take("end", str, required=True).partition(":")
+def _end(table: Table) -> End:
+    node, sep, ifname = table.take("end", str).partition(":")
     if not sep or not _IFNAME.match(ifname):
-        raise TopologyError(f"{path}.end: expected NODE:IFNAME (ifname like eth1)")
-    addresses = table.take("addresses", list) or []
-    try:
-        interfaces = tuple(ipaddress.ip_interface(a) for a in addresses)
-    except ValueError as error:
-        raise TopologyError(f"{path}.addresses: {error}") from None
-    table.done()
-    return End(node, ifname, interfaces)
+        raise table.error("end", "expected NODE:IFNAME (ifname like eth1)")
+    return table.read(End, node=node, ifname=ifname)
 
 
-def _node(name: str, data: Any) -> Node:
-    path = f"nodes.{name}"
+def _node(name: str, table: Table) -> Node:
     if not _NODE.match(name):
-        raise TopologyError(f"{path}: a node name is 1-10 lowercase letters and digits")
-    table = _Reader(data, path)
-    kind = table.take("kind", str, required=True)
-    if kind not in KINDS:
-        raise TopologyError(f"{path}.kind: use one of {', '.join(KINDS)}")
-    dns = table.take("dns", dict) or {}
-    try:
-        zone = tuple((str(n), ipaddress.ip_address(a)) for n, a in sorted(dns.items()))
-    except ValueError as error:
-        raise TopologyError(f"{path}.dns: {error}") from None
-
-    def path_of(key: str) -> Path | None:
-        value = table.take(key, str)
-        return None if value is None else LAB_DIR / value
-
-    node = Node(
-        name=name,
-        kind=kind,
-        loopback=table.parse("loopback", ipaddress.IPv6Address),
-        router_id=table.parse("router_id", ipaddress.IPv4Address),
-        gateway=table.parse("gateway", ipaddress.ip_address),
-        asn=table.take("asn", int),
-        dns=zone,
-        enforce=path_of("enforce"),
-        trafexd=path_of("trafexd"),
-        sensor=path_of("sensor"),
-        sensor_node=table.take("sensor_node", str) or "",
-        sensor_interface=table.take("sensor_interface", str) or "",
-    )
-    table.done()
-    if kind == "router" and (node.loopback is None or node.router_id is None):
-        raise TopologyError(f"{path}: a router needs loopback and router_id")
-    if kind != "router" and node.gateway is None:
-        raise TopologyError(f"{path}: a {kind} needs a gateway")
-    if kind == "controller" and (node.asn is None or node.trafexd is None):
-        raise TopologyError(f"{path}: the controller needs asn and trafexd")
+        raise ConfigError("a node name is 1-10 lowercase letters and digits", table.path)
+    node = table.read(Node, name=name)
+    if node.kind == "router" and (node.loopback is None or node.router_id is None):
+        raise ConfigError("a router needs loopback and router_id", table.path)
+    if node.kind != "router" and node.gateway is None:
+        raise ConfigError(f"a {node.kind} needs a gateway", table.path)
+    if node.kind == "controller" and (node.asn is None or node.trafexd is None):
+        raise ConfigError("the controller needs asn and trafexd", table.path)
     return node
 
 
-def parse_topology(data: Mapping[str, Any]) -> Topology:
-    """Check and freeze a parsed ``topology.toml``."""
-    root = _Reader(data, "topology")
-    lab = _Reader(root.take("lab", dict, required=True), "lab")
-    name = lab.take("name", str, required=True)
-    asn = lab.take("asn", int, required=True)
-    lab.done()
-    nodes = tuple(_node(n, d) for n, d in (root.take("nodes", dict, required=True)).items())
-    links = tuple(
-        Link(_end(item.get("a"), f"links[{i}].a"), _end(item.get("b"), f"links[{i}].b"))
-        for i, item in enumerate(root.take("links", list, required=True))
-    )
-    root.done()
-    names = {n.name for n in nodes}
+def _check_links(links: tuple[Link, ...], names: set[str]) -> None:
+    """Every link end is a node's, and each NODE:IFNAME is used once."""
     seen: set[tuple[str, str]] = set()
     for i, link in enumerate(links):
         for end in link.ends():
             if end.node not in names:
-                raise TopologyError(f"links[{i}]: no node {end.node!r}")
+                raise ConfigError(f"no node {end.node!r}", f"links[{i}]")
             if (end.node, end.ifname) in seen:
-                raise TopologyError(f"links[{i}]: {end.node}:{end.ifname} is used twice")
+                raise ConfigError(f"{end.node}:{end.ifname} is used twice", f"links[{i}]")
             seen.add((end.node, end.ifname))
-    if len([n for n in nodes if n.kind == "controller"]) != 1:
-        raise TopologyError("nodes: the lab needs exactly one controller")
-    topology = Topology(name=name, asn=asn, nodes=nodes, links=links)
+
+
+def parse_topology(data: Mapping[str, Any]) -> Topology:
+    """Check and freeze a parsed ``topology.toml``."""
+    root = Table(data, "")
+    nodes = tuple(_node(name, table) for name, table in root.named_tables("nodes"))
+    links = tuple(
+        item.read(Link, a=_end(item.table("a")), b=_end(item.table("b")))
+        for item in root.tables("links")
+    )
+    # [lab] holds the topology's own fields: name and asn.
+    topology = root.table("lab").read(Topology, nodes=nodes, links=links)
+    root.done()
+    _check_links(links, {n.name for n in nodes})
+    if len(topology.of_kind("controller")) != 1:
+        raise ConfigError("the lab needs exactly one controller", "nodes")
     for node in nodes:
         if node.kind != "router" and not topology.addresses(node.name):
-            raise TopologyError(f"nodes.{node.name}: not on any link with an address")
+            raise ConfigError("not on any link with an address", f"nodes.{node.name}")
     return topology
 
 
 def load_topology(path: Path = TOPOLOGY_FILE) -> Topology:
-    try:
-        return parse_topology(tomllib.loads(path.read_text(encoding="utf-8")))
-    except OSError as error:
-        raise TopologyError(f"{path}: {error.strerror}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise TopologyError(f"{path}: not valid TOML: {error}") from None
+    return parse_topology(read_toml(path))
 
 
 def controller_api(topology: Topology) -> str:
@@ -262,7 +217,7 @@ def controller_api(topology: Topology) -> str:
 
     controller = topology.controller
     assert controller.trafexd is not None
-    port = load_config(controller.trafexd).api.listen.rpartition(":")[2]
+    _, port = split_host_port(load_config(controller.trafexd).api.listen)
     address = topology.address(controller.name)
     return f"[{address}]:{port}" if address.version == 6 else f"{address}:{port}"
 

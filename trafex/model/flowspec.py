@@ -2,7 +2,9 @@
 
 A rule is a :class:`FlowMatch` (the NLRI: one optional value per component type, so the
 component order and uniqueness that RFC 8955 §4 demands hold by construction) and
-:class:`FlowActions` (the traffic-filtering extended communities of RFC 8955 §7).
+:class:`FlowActions` (the traffic-filtering extended communities of RFC 8955 §7, in
+:mod:`trafex.model.actions`). The components are those of the component table
+(:mod:`trafex.model.components`). Everything a rule is made of is importable from here.
 
 A match's identity is its NLRI encoding (:attr:`FlowMatch.key`): two matches that encode
 to the same bytes are the same rule, so adding one again updates the rule's actions
@@ -13,163 +15,97 @@ those exact bytes, so that a rule received over BGP can be withdrawn by them.
 
 from __future__ import annotations
 
-import enum
 import functools
 import ipaddress
-import itertools
 import math
 import socket
 import struct
-from collections.abc import Iterable
-from dataclasses import KW_ONLY, InitVar, dataclass, field, replace
+from dataclasses import KW_ONLY, InitVar, dataclass, field
 from typing import ClassVar
 
+from trafex.model.actions import FlowActions, RouteTarget, RouteTargetKind, float32
+from trafex.model.components import (
+    ATTRIBUTE,
+    COMPONENT,
+    COMPONENT_OF_TYPE,
+    COMPONENTS,
+    FRAGMENT_DONT,
+    FRAGMENT_FIRST,
+    FRAGMENT_IS,
+    FRAGMENT_LAST,
+    TERM_COMPONENTS,
+    Component,
+    ComponentKind,
+    ComponentType,
+    Family,
+)
 from trafex.model.errors import ValidationError
+from trafex.model.protocols import PROTO_TCP, icmp_protocol
+from trafex.model.terms import (
+    MAX_NE_BRANCHES,
+    MAX_NE_PER_CHAIN,
+    OP_AND,
+    OP_END,
+    OP_EQ,
+    OP_GT,
+    OP_LEN_MASK,
+    OP_LT,
+    OP_MATCH,
+    OP_NOT,
+    BitmaskTerm,
+    NumericTerm,
+    Term,
+    evaluate,
+    expand_not_equal,
+    is_not_equal,
+    term_from_op,
+)
+
+# The rule's parts defined beside it, re-exported: a rule is imported from here whole.
+__all__ = [
+    "ATTRIBUTE",
+    "COMPONENT",
+    "COMPONENT_OF_TYPE",
+    "COMPONENTS",
+    "FRAGMENT_DONT",
+    "FRAGMENT_FIRST",
+    "FRAGMENT_IS",
+    "FRAGMENT_LAST",
+    "MAX_NE_BRANCHES",
+    "MAX_NE_PER_CHAIN",
+    "OP_AND",
+    "OP_END",
+    "OP_EQ",
+    "OP_GT",
+    "OP_LEN_MASK",
+    "OP_LT",
+    "OP_MATCH",
+    "OP_NOT",
+    "TERM_COMPONENTS",
+    "BitmaskTerm",
+    "Component",
+    "ComponentKind",
+    "ComponentType",
+    "Family",
+    "FlowActions",
+    "FlowMatch",
+    "FlowPrefix",
+    "FlowRule",
+    "IPNetwork",
+    "NumericTerm",
+    "RouteTarget",
+    "RouteTargetKind",
+    "Term",
+    "evaluate",
+    "expand_not_equal",
+    "float32",
+    "frame_nlri",
+    "network_text",
+    "term_from_op",
+    "unframe_nlri",
+]
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-class Family(enum.Enum):
-    """The FlowSpec address family: SAFI 133 with AFI 1 (IPv4) or AFI 2 (IPv6)."""
-
-    IPV4 = "ipv4"
-    IPV6 = "ipv6"
-
-    @property
-    def afi(self) -> int:
-        return 1 if self is Family.IPV4 else 2
-
-    @property
-    def bits(self) -> int:
-        return 32 if self is Family.IPV4 else 128
-
-
-class ComponentType(enum.IntEnum):
-    """NLRI component type codes (RFC 8955 §4.2.2, RFC 8956 §3)."""
-
-    DESTINATION = 1
-    SOURCE = 2
-    PROTOCOL = 3
-    PORT = 4
-    DESTINATION_PORT = 5
-    SOURCE_PORT = 6
-    ICMP_TYPE = 7
-    ICMP_CODE = 8
-    TCP_FLAGS = 9
-    PACKET_LENGTH = 10
-    DSCP = 11
-    FRAGMENT = 12
-    FLOW_LABEL = 13
-
-
-# Operator byte bits (RFC 8955 §4.2.1).
-OP_END = 0x80
-OP_AND = 0x40
-OP_LEN_MASK = 0x30
-OP_LT = 0x04
-OP_GT = 0x02
-OP_EQ = 0x01
-OP_NOT = 0x02
-OP_MATCH = 0x01
-
-_NUMERIC_OPS: dict[str, tuple[bool, bool, bool]] = {
-    # text: (lt, gt, eq)
-    "=": (False, False, True),
-    "!=": (True, True, False),
-    "<": (True, False, False),
-    "<=": (True, False, True),
-    ">": (False, True, False),
-    ">=": (False, True, True),
-    "true": (True, True, True),
-    "false": (False, False, False),
-}
-_NUMERIC_TEXT = {bits: text for text, bits in _NUMERIC_OPS.items()}
-
-
-@dataclass(frozen=True, slots=True)
-class NumericTerm:
-    """One ``{operator, value}`` pair of a numeric component.
-
-    ``and_`` joins the term to the previous one (logical AND); otherwise the term starts
-    a new OR branch. ``>=1024&<=2048`` is ``(GE 1024), (LE 2048, and_)``.
-    """
-
-    lt: bool
-    gt: bool
-    eq: bool
-    value: int
-    and_: bool = False
-
-    @classmethod
-    def of(cls, op: str, value: int = 0, *, and_: bool = False) -> NumericTerm:
-        """Build from an operator's text: ``= == != < <= > >= true false``."""
-        bits = _NUMERIC_OPS.get("=" if op == "==" else op)
-        if bits is None:
-            raise ValidationError(f"unknown numeric operator {op!r}")
-        return cls(*bits, value=value, and_=and_)
-
-    @property
-    def op(self) -> str:
-        return _NUMERIC_TEXT[(self.lt, self.gt, self.eq)]
-
-    @property
-    def op_bits(self) -> int:
-        return (OP_LT if self.lt else 0) | (OP_GT if self.gt else 0) | (OP_EQ if self.eq else 0)
-
-    def matches(self, value: int) -> bool:
-        """Whether ``value`` satisfies this single term (RFC 8955 §4.2.1.1)."""
-        return (
-            (self.lt and value < self.value)
-            or (self.gt and value > self.value)
-            or (self.eq and value == self.value)
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class BitmaskTerm:
-    """One ``{operator, value}`` pair of a bitmask component (tcp-flags, fragment).
-
-    ``match`` set: all bits of ``value`` must be set in the packet ("=S"); unset: any of
-    them ("S"). ``not_`` negates the result ("!S", "!=SA").
-    """
-
-    value: int
-    match: bool = False
-    not_: bool = False
-    and_: bool = False
-
-    @property
-    def op_bits(self) -> int:
-        return (OP_NOT if self.not_ else 0) | (OP_MATCH if self.match else 0)
-
-    def matches(self, bits: int) -> bool:
-        hit = (bits & self.value) == self.value if self.match else bool(bits & self.value)
-        return hit != self.not_
-
-
-Term = NumericTerm | BitmaskTerm
-
-
-def term_from_op(bitmask: bool, op: int, value: int) -> Term:
-    """A term from its operator byte (RFC 8955 §4.2.1; the length bits are ignored)."""
-    and_ = bool(op & OP_AND)
-    if bitmask:
-        return BitmaskTerm(value, match=bool(op & OP_MATCH), not_=bool(op & OP_NOT), and_=and_)
-    return NumericTerm(bool(op & OP_LT), bool(op & OP_GT), bool(op & OP_EQ), value, and_)
-
-
-def evaluate(terms: Iterable[Term], value: int) -> bool:
-    """Evaluate an operator list: AND-chains, ORed together, left to right."""
-    result = False
-    branch: bool | None = None
-    for term in terms:
-        hit = term.matches(value)
-        if term.and_ and branch is not None:
-            branch = branch and hit
-        else:
-            result = result or bool(branch)
-            branch = hit
-    return result or bool(branch)
 
 
 def network_text(network: IPNetwork) -> str:
@@ -280,58 +216,9 @@ def _parse_prefix(text: str) -> FlowPrefix:
     return FlowPrefix(network, offset)
 
 
-# Per component: keyword, maximum value, families, numeric (else bitmask).
-@dataclass(frozen=True, slots=True)
-class _Spec:
-    type: ComponentType
-    keyword: str
-    maximum: int
-    numeric: bool = True
-    families: tuple[Family, ...] = (Family.IPV4, Family.IPV6)
-    # The FlowMatch attribute that holds this component's terms.
-    attribute: str = field(default="", init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "attribute", self.keyword.replace("-", "_"))
-
-
-_SPECS: dict[str, _Spec] = {
-    s.keyword: s
-    for s in (
-        _Spec(ComponentType.PROTOCOL, "protocol", 0xFF),
-        _Spec(ComponentType.PORT, "port", 0xFFFF),
-        _Spec(ComponentType.DESTINATION_PORT, "destination-port", 0xFFFF),
-        _Spec(ComponentType.SOURCE_PORT, "source-port", 0xFFFF),
-        _Spec(ComponentType.ICMP_TYPE, "icmp-type", 0xFF),
-        _Spec(ComponentType.ICMP_CODE, "icmp-code", 0xFF),
-        _Spec(ComponentType.TCP_FLAGS, "tcp-flags", 0xFFFF, numeric=False),
-        _Spec(ComponentType.PACKET_LENGTH, "packet-length", 0xFFFF),
-        _Spec(ComponentType.DSCP, "dscp", 0x3F),
-        _Spec(ComponentType.FRAGMENT, "fragment", 0x0F, numeric=False),
-        _Spec(ComponentType.FLOW_LABEL, "flow-label", 0xFFFFF, families=(Family.IPV6,)),
-    )
-}
-# FlowMatch attribute name for each keyword.
-ATTRIBUTE = {keyword: spec.attribute for keyword, spec in _SPECS.items()}
-_SPEC_LIST = tuple(sorted(_SPECS.values(), key=lambda spec: spec.type))
-KEYWORD_OF_TYPE: dict[ComponentType, str] = {
-    ComponentType.DESTINATION: "destination",
-    ComponentType.SOURCE: "source",
-    **{s.type: s.keyword for s in _SPECS.values()},
-}
-
-FRAGMENT_DONT = 0x01
-FRAGMENT_IS = 0x02
-FRAGMENT_FIRST = 0x04
-FRAGMENT_LAST = 0x08
-
-IANA_ICMP = 1
-IANA_TCP = 6
-IANA_ICMPV6 = 58
-
-
-def _check_terms(keyword: str, terms: tuple[Term, ...], spec: _Spec, family: Family) -> bool:
+def _check_terms(terms: tuple[Term, ...], spec: Component, family: Family) -> bool:
     """Check one component's terms; True when one of them is a numeric ``!=``."""
+    keyword = spec.keyword
     if family not in spec.families:
         raise ValidationError(f"is only defined for {spec.families[0].value}", field=keyword)
     expected = NumericTerm if spec.numeric else BitmaskTerm
@@ -345,7 +232,7 @@ def _check_terms(keyword: str, terms: tuple[Term, ...], spec: _Spec, family: Fam
             raise ValidationError(
                 f"value {term.value} is out of range 0..{spec.maximum}", field=keyword
             )
-        if spec.numeric and _is_ne(term):
+        if spec.numeric and is_not_equal(term):
             not_equal = True
     if (
         spec.type is ComponentType.FRAGMENT
@@ -354,54 +241,6 @@ def _check_terms(keyword: str, terms: tuple[Term, ...], spec: _Spec, family: Fam
     ):
         raise ValidationError("dont-fragment does not exist in IPv6 (RFC 8956)", keyword)
     return not_equal
-
-
-MAX_NE_PER_CHAIN = 4
-# The OR-branches one AND-chain may become: each != in it doubles them.
-MAX_NE_BRANCHES = 1 << MAX_NE_PER_CHAIN
-
-
-def _is_ne(term: Term) -> bool:
-    return isinstance(term, NumericTerm) and term.lt and term.gt and not term.eq
-
-
-def expand_not_equal(terms: tuple[NumericTerm, ...]) -> tuple[NumericTerm, ...]:
-    """Rewrite ``!=v`` as the equivalent ``<v`` OR ``>v``, distributed over AND-chains.
-
-    RFC 8955 allows the lt|gt operator, but FRR 8.4 answers it with an UPDATE error
-    NOTIFICATION that resets the session (every rule on it is lost). ``<v >v`` means
-    the same to every receiver. An AND-chain may hold :data:`MAX_NE_PER_CHAIN` != terms
-    (it becomes :data:`MAX_NE_BRANCHES` branches); more are refused. The terms are not
-    otherwise checked (``FlowMatch`` checks them first).
-    """
-    if not any(_is_ne(t) for t in terms):
-        return terms
-    chains: list[list[NumericTerm]] = []
-    for term in terms:
-        if term.and_ and chains:
-            chains[-1].append(term)
-        else:
-            chains.append([term])
-    out: list[NumericTerm] = []
-    for chain in chains:
-        count = sum(1 for t in chain if _is_ne(t))
-        if count > MAX_NE_PER_CHAIN:
-            raise ValidationError(
-                f"too many != terms in one AND-chain: {count}, at most {MAX_NE_PER_CHAIN} "
-                "(each doubles the branches it is written as, with < and >)"
-            )
-        options = [
-            [
-                NumericTerm(True, False, False, t.value),
-                NumericTerm(False, True, False, t.value),
-            ]
-            if _is_ne(t)
-            else [t]
-            for t in chain
-        ]
-        for combo in itertools.product(*options):
-            out.extend(replace(t, and_=index > 0) for index, t in enumerate(combo))
-    return tuple(out)
 
 
 def _single_equal(terms: tuple[Term, ...]) -> int | None:
@@ -466,7 +305,7 @@ class FlowMatch:
                 out.append(ctype)
                 out += _encode_prefix(prefix)
         present = bool(out)
-        for spec in _SPEC_LIST:
+        for spec in TERM_COMPONENTS:
             terms = getattr(self, spec.attribute)
             if not terms:
                 continue
@@ -476,7 +315,7 @@ class FlowMatch:
             present = True
             # Checked as given, before != is rewritten (which clears the AND bit of
             # each chain's first term).
-            not_equal = _check_terms(spec.keyword, terms, spec, self.family)
+            not_equal = _check_terms(terms, spec, self.family)
             if nlri is None and not_equal:
                 try:
                     terms = expand_not_equal(terms)
@@ -502,12 +341,12 @@ class FlowMatch:
         proto = _single_equal(self.protocol)
         if proto is None:
             return
-        icmp = IANA_ICMP if self.family is Family.IPV4 else IANA_ICMPV6
+        icmp = icmp_protocol(self.family.version)
         if (self.icmp_type or self.icmp_code) and proto != icmp:
             raise ValidationError(
                 f"icmp-type/icmp-code need protocol {icmp}, not {proto}", field="protocol"
             )
-        if self.tcp_flags and proto != IANA_TCP:
+        if self.tcp_flags and proto != PROTO_TCP:
             raise ValidationError(f"tcp-flags need protocol tcp, not {proto}", field="protocol")
 
     @property
@@ -522,8 +361,8 @@ class FlowMatch:
             out.append((ComponentType.DESTINATION, self.destination))
         if self.source is not None:
             out.append((ComponentType.SOURCE, self.source))
-        for keyword, spec in _SPECS.items():
-            terms = getattr(self, ATTRIBUTE[keyword])
+        for spec in TERM_COMPONENTS:
+            terms = getattr(self, spec.attribute)
             if terms:
                 out.append((spec.type, terms))
         return out
@@ -579,126 +418,6 @@ def _encode_terms(terms: tuple[Term, ...]) -> bytes:
         out.append(op | term.op_bits)
         out += term.value.to_bytes(1 << code, "big")
     return bytes(out)
-
-
-# ---------------------------------------------------------------------------------------
-# Actions
-
-
-class RouteTargetKind(enum.Enum):
-    """The three redirect extended communities (RFC 8955 §7.4, RFC 7674)."""
-
-    AS2 = "as2"  # type 0x8008: 2-byte ASN, 4-byte local
-    IPV4 = "ipv4"  # type 0x8108: IPv4 address, 2-byte local
-    AS4 = "as4"  # type 0x8208: 4-byte ASN, 2-byte local
-
-
-@dataclass(frozen=True, slots=True)
-class RouteTarget:
-    """The route-target a redirect action points at (``6:302``, ``192.0.2.1:7``)."""
-
-    kind: RouteTargetKind
-    global_admin: int | ipaddress.IPv4Address
-    local_admin: int
-
-    def __post_init__(self) -> None:
-        if self.kind is RouteTargetKind.IPV4:
-            if not isinstance(self.global_admin, ipaddress.IPv4Address):
-                raise ValidationError("an IPv4 route-target needs an IPv4 address", "redirect")
-            local_max = 0xFFFF
-        else:
-            if not isinstance(self.global_admin, int):
-                raise ValidationError("an AS route-target needs an AS number", "redirect")
-            asn_max = 0xFFFF if self.kind is RouteTargetKind.AS2 else 0xFFFFFFFF
-            if not 0 <= self.global_admin <= asn_max:
-                raise ValidationError(f"AS {self.global_admin} is out of range", "redirect")
-            local_max = 0xFFFFFFFF if self.kind is RouteTargetKind.AS2 else 0xFFFF
-        if not 0 <= self.local_admin <= local_max:
-            raise ValidationError(
-                f"local part {self.local_admin} is out of range 0..{local_max}", "redirect"
-            )
-
-    @classmethod
-    def parse(cls, text: str) -> RouteTarget:
-        """``ASN2:NN``, ``ASN4:NN`` (an ASN above 65535, or written ``65000L:NN``), ``IPv4:NN``."""
-        spec = text.strip()
-        for prefix in ("target:", "rt:", "RT:"):
-            spec = spec.removeprefix(prefix)
-        glob, sep, local_text = spec.rpartition(":")
-        if not sep or not glob:
-            raise ValidationError(f"{text!r} is not ASN:NN or IPv4:NN", field="redirect")
-        try:
-            local = int(local_text)
-        except ValueError:
-            raise ValidationError(f"bad local part in {text!r}", field="redirect") from None
-        if "." in glob:
-            try:
-                address = ipaddress.IPv4Address(glob)
-            except ValueError:
-                raise ValidationError(f"bad IPv4 address in {text!r}", "redirect") from None
-            return cls(RouteTargetKind.IPV4, address, local)
-        force4 = glob.upper().endswith("L")
-        try:
-            asn = int(glob[:-1] if force4 else glob)
-        except ValueError:
-            raise ValidationError(f"bad AS number in {text!r}", field="redirect") from None
-        kind = RouteTargetKind.AS4 if force4 or asn > 0xFFFF else RouteTargetKind.AS2
-        return cls(kind, asn, local)
-
-    def __str__(self) -> str:
-        suffix = (
-            "L" if self.kind is RouteTargetKind.AS4 and int(self.global_admin) <= 0xFFFF else ""
-        )
-        return f"{self.global_admin}{suffix}:{self.local_admin}"
-
-
-def float32(value: float) -> float:
-    """``value`` as the IEEE-754 single precision number the wire carries."""
-    result: float = struct.unpack("!f", struct.pack("!f", value))[0]
-    return result
-
-
-@dataclass(frozen=True, slots=True)
-class FlowActions:
-    """The actions of a rule (RFC 8955 §7): at most one of each kind.
-
-    ``rate`` is in bytes per second (0 = discard), stored as the float32 the wire
-    carries. Discard combines only with sample/terminal.
-    """
-
-    rate: float | None = None
-    redirect: RouteTarget | None = None
-    mark: int | None = None
-    sample: bool = False
-    terminal: bool = False
-
-    def __post_init__(self) -> None:
-        if self.rate is not None:
-            if not math.isfinite(self.rate) or self.rate < 0:
-                raise ValidationError(f"{self.rate} is not a rate in bytes/s", "rate-limit")
-            if self.rate > 3.4e38:
-                raise ValidationError(f"{self.rate} bytes/s does not fit a float32", "rate-limit")
-            object.__setattr__(self, "rate", float32(self.rate))
-        if self.mark is not None and not 0 <= self.mark <= 63:
-            raise ValidationError(f"DSCP {self.mark} is out of range 0..63", field="mark")
-        if not (
-            self.rate is not None
-            or self.redirect is not None
-            or self.mark is not None
-            or self.sample
-            or self.terminal
-        ):
-            raise ValidationError(
-                "a rule needs an action: discard, rate-limit, redirect, mark or action"
-            )
-        if self.discard and (self.redirect is not None or self.mark is not None):
-            raise ValidationError(
-                "discard cannot be combined with redirect or mark", field="discard"
-            )
-
-    @property
-    def discard(self) -> bool:
-        return self.rate == 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,79 +24,37 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from trafex.model.errors import ValidationError
-from trafex.model.flowspec import (
-    ATTRIBUTE,
+from trafex.model import protocols
+from trafex.model.actions import FlowActions, RouteTarget
+from trafex.model.components import (
+    COMPONENT,
+    COMPONENTS,
     FRAGMENT_DONT,
     FRAGMENT_FIRST,
     FRAGMENT_IS,
     FRAGMENT_LAST,
-    BitmaskTerm,
+    TERM_COMPONENTS,
+    Component,
+    ComponentKind,
     Family,
-    FlowActions,
-    FlowMatch,
-    FlowPrefix,
-    FlowRule,
-    NumericTerm,
-    RouteTarget,
 )
+from trafex.model.errors import ValidationError
+from trafex.model.flowspec import FlowMatch, FlowPrefix, FlowRule
+from trafex.model.protocols import (
+    ICMP_TYPES,
+    PROTOCOL_NAMES,
+    TCP_FLAG_NAMES,
+    tcp_flags_text,
+    tcp_flags_value,
+)
+from trafex.model.terms import BitmaskTerm, NumericTerm
 
-PROTOCOLS = {
-    "icmp": 1,
-    "igmp": 2,
-    "tcp": 6,
-    "udp": 17,
-    "gre": 47,
-    "esp": 50,
-    "ah": 51,
-    "icmpv6": 58,
-    "ipv6-icmp": 58,
-    "ospf": 89,
-    "pim": 103,
-    "vrrp": 112,
-    "sctp": 132,
-}
-_PROTOCOL_NAMES = {v: k for k, v in reversed(PROTOCOLS.items())}
+# Re-exported for trafex/trigger/mapping.py, which should import trafex.model.protocols
+# instead; then this line goes.
+PROTOCOLS = protocols.PROTOCOLS
 
-ICMP_TYPES = {
-    Family.IPV4: {
-        "echo-reply": 0,
-        "unreachable": 3,
-        "echo-request": 8,
-        "router-advertisement": 9,
-        "router-solicitation": 10,
-        "time-exceeded": 11,
-        "parameter-problem": 12,
-    },
-    Family.IPV6: {
-        "unreachable": 1,
-        "packet-too-big": 2,
-        "time-exceeded": 3,
-        "parameter-problem": 4,
-        "echo-request": 128,
-        "echo-reply": 129,
-        "router-solicitation": 133,
-        "router-advertisement": 134,
-        "neighbor-solicitation": 135,
-        "neighbor-advertisement": 136,
-    },
-}
-
-TCP_FLAG_LETTERS = "FSRPAUEC"  # bit 0 (FIN) .. bit 7 (CWR), as GoBGP writes them
-TCP_FLAG_NAMES = {
-    "fin": 0x01,
-    "syn": 0x02,
-    "rst": 0x04,
-    "reset": 0x04,
-    "push": 0x08,
-    "psh": 0x08,
-    "ack": 0x10,
-    "urgent": 0x20,
-    "urg": 0x20,
-    "ece": 0x40,
-    "cwr": 0x80,
-}
 FRAGMENT_NAMES = {
     "dont-fragment": FRAGMENT_DONT,
     "df": FRAGMENT_DONT,
@@ -109,24 +67,12 @@ FRAGMENT_NAMES = {
 }
 _FRAGMENT_ORDER = ("dont-fragment", "is-fragment", "first-fragment", "last-fragment")
 
-PREFIX_KEYWORDS = {
-    "destination": "destination",
-    "destination-ipv4": "destination",
-    "destination-ipv6": "destination",
-    "source": "source",
-    "source-ipv4": "source",
-    "source-ipv6": "source",
-}
-COMPONENT_KEYWORDS = {
-    **{k: k for k in ATTRIBUTE},
-    "next-header": "protocol",
-    "traffic-class": "dscp",
-}
-BITMASK_KEYWORDS = frozenset({"tcp-flags", "fragment"})
+# Every spelling of a component the grammar reads (from the component table).
+_COMPONENT_WORDS = {word: c for c in COMPONENTS for word in (c.keyword, *c.aliases)}
 ACTION_KEYWORDS = frozenset({"discard", "rate-limit", "redirect", "mark", "action"})
 _NOISE = frozenset({"announce", "withdraw", "flow", "match", "then"})
 _FAMILY_WORDS = frozenset({"ipv4", "ipv6", "inet", "inet6"})
-_ALL_KEYWORDS = frozenset(PREFIX_KEYWORDS) | frozenset(COMPONENT_KEYWORDS) | ACTION_KEYWORDS
+_ALL_KEYWORDS = frozenset(_COMPONENT_WORDS) | ACTION_KEYWORDS
 _STOP_WORDS = _ALL_KEYWORDS | _NOISE | _FAMILY_WORDS | {"route", "accept"}
 
 _NUMERIC_TERM = re.compile(r"^(==|=|!=|>=|<=|>|<)?(.+)$")
@@ -173,55 +119,67 @@ def _split(text: str) -> _Parsed:
         token = tokens[index]
         word = token.lower()
         index += 1
-        if word in _FAMILY_WORDS:
-            parsed.family = Family.IPV6 if word in ("ipv6", "inet6") else Family.IPV4
-            continue
-        if word in _NOISE:
-            continue
-        if word == "route":
-            # ExaBGP's "route NAME" (config blocks): skip a name, but not a keyword or
-            # a family word ("route ipv6 protocol =6", a rule without a prefix).
-            if index < len(tokens) and tokens[index].lower() not in _STOP_WORDS:
-                index += 1
-            continue
-        if word in PREFIX_KEYWORDS:
-            name = PREFIX_KEYWORDS[word]
-            if name in parsed.prefixes:
-                raise ValidationError("given twice", field=name)
-            if index >= len(tokens):
-                raise ValidationError("needs a prefix", field=name)
-            prefix = tokens[index]
-            index += 1
-            offset = None
-            if index < len(tokens) and tokens[index].isdigit():
-                offset = tokens[index]
-                index += 1
-            parsed.prefixes[name] = (prefix, offset)
-            continue
-        if word in COMPONENT_KEYWORDS:
-            name = COMPONENT_KEYWORDS[word]
-            if name in parsed.components:
-                raise ValidationError("given twice", field=name)
-            values, index = _take_values(tokens, index, name)
-            if not values:
-                raise ValidationError("needs a value", field=name)
-            parsed.components[name] = values
-            continue
-        if word in ACTION_KEYWORDS:
-            if word in parsed.actions:
-                raise ValidationError("given twice", field=word)
-            if word == "discard":
-                parsed.actions[word] = []
-                continue
-            if index >= len(tokens) or tokens[index].lower() in _ALL_KEYWORDS:
-                raise ValidationError("needs a value", field=word)
-            parsed.actions[word] = [tokens[index]]
-            index += 1
-            continue
-        if word == "accept":
-            raise ValidationError("accept is no action: give discard, rate-limit, redirect, mark")
-        raise ValidationError(f"unknown keyword {token!r}")
+        component = _COMPONENT_WORDS.get(word)
+        if component is not None:
+            index = _read_component(tokens, index, component, parsed)
+        elif word in ACTION_KEYWORDS:
+            index = _read_action(tokens, index, word, parsed)
+        else:
+            index = _read_other(tokens, index, token, parsed)
     return parsed
+
+
+def _read_component(
+    tokens: Sequence[str], index: int, component: Component, parsed: _Parsed
+) -> int:
+    """A prefix (and an IPv6 offset) or a component's terms, from ``tokens[index]``;
+    the index after them."""
+    name = component.keyword
+    if name in parsed.prefixes or name in parsed.components:
+        raise ValidationError("given twice", field=name)
+    if component.kind is ComponentKind.PREFIX:
+        if index >= len(tokens):
+            raise ValidationError("needs a prefix", field=name)
+        offset = None
+        if index + 1 < len(tokens) and tokens[index + 1].isdigit():
+            offset = tokens[index + 1]
+        parsed.prefixes[name] = (tokens[index], offset)
+        return index + (1 if offset is None else 2)
+    values, index = _take_values(tokens, index, name)
+    if not values:
+        raise ValidationError("needs a value", field=name)
+    parsed.components[name] = values
+    return index
+
+
+def _read_action(tokens: Sequence[str], index: int, word: str, parsed: _Parsed) -> int:
+    if word in parsed.actions:
+        raise ValidationError("given twice", field=word)
+    if word == "discard":
+        parsed.actions[word] = []
+        return index
+    if index >= len(tokens) or tokens[index].lower() in _ALL_KEYWORDS:
+        raise ValidationError("needs a value", field=word)
+    parsed.actions[word] = [tokens[index]]
+    return index + 1
+
+
+def _read_other(tokens: Sequence[str], index: int, token: str, parsed: _Parsed) -> int:
+    """A family word, noise or ExaBGP's ``route NAME``; anything else is refused."""
+    word = token.lower()
+    if word in _FAMILY_WORDS:
+        parsed.family = Family.IPV6 if word in ("ipv6", "inet6") else Family.IPV4
+        return index
+    if word in _NOISE:
+        return index
+    if word == "route":
+        # ExaBGP's "route NAME" (config blocks): skip a name, but not a keyword or a
+        # family word ("route ipv6 protocol =6", a rule without a prefix).
+        named = index < len(tokens) and tokens[index].lower() not in _STOP_WORDS
+        return index + 1 if named else index
+    if word == "accept":
+        raise ValidationError("accept is no action: give discard, rate-limit, redirect, mark")
+    raise ValidationError(f"unknown keyword {token!r}")
 
 
 def _int(text: str, what: str) -> int:
@@ -263,12 +221,8 @@ def _tcp_flags_value(text: str) -> int:
         for part in parts:
             value |= TCP_FLAG_NAMES[part]
         return value
-    if text and all(c in TCP_FLAG_LETTERS for c in text):
-        value = 0
-        for char in text:
-            value |= 1 << TCP_FLAG_LETTERS.index(char)
-        return value
-    return _int(text, "tcp-flags")
+    letters = tcp_flags_value(text)
+    return letters if letters is not None else _int(text, "tcp-flags")
 
 
 def _fragment_value(text: str) -> int:
@@ -314,13 +268,13 @@ def _value_names(keyword: str, family: Family) -> Callable[[str], int | None] | 
     if keyword == "protocol":
         return PROTOCOLS.get
     if keyword == "icmp-type":
-        return ICMP_TYPES[family].get
+        return ICMP_TYPES[family.version].get
     return None
 
 
 def parse_component(keyword: str, values: Sequence[str], family: Family) -> tuple[object, ...]:
     """Parse one component's value tokens (used by the text grammar and CLI options)."""
-    if keyword in BITMASK_KEYWORDS:
+    if COMPONENT[keyword].bitmask:
         return parse_bitmask(values, keyword)
     return parse_numeric(values, keyword, _value_names(keyword, family))
 
@@ -355,7 +309,7 @@ def _build_match(parsed: _Parsed, hint: Family | None) -> FlowMatch:
         except ValidationError as error:
             raise ValidationError(error.message, field=name) from None
     for keyword, values in parsed.components.items():
-        kwargs[ATTRIBUTE[keyword]] = parse_component(keyword, values, family)
+        kwargs[COMPONENT[keyword].attribute] = parse_component(keyword, values, family)
     return FlowMatch(family, **kwargs)  # type: ignore[arg-type]
 
 
@@ -413,7 +367,7 @@ def parse_match(text: str, family: Family | None = None) -> FlowMatch:
 def _render_numeric(keyword: str, terms: Sequence[NumericTerm], family: Family) -> str:
     names: dict[int, str] = {}
     if keyword == "protocol":
-        names = _PROTOCOL_NAMES
+        names = PROTOCOL_NAMES
     branches: list[str] = []
     for term in terms:
         if term.op in ("true", "false"):
@@ -429,7 +383,7 @@ def _render_numeric(keyword: str, terms: Sequence[NumericTerm], family: Family) 
 
 def _render_flags(value: int) -> str:
     if value and value <= 0xFF:
-        return "".join(c for i, c in enumerate(TCP_FLAG_LETTERS) if value & (1 << i))
+        return tcp_flags_text(value)
     return hex(value)
 
 
@@ -456,22 +410,18 @@ def _render_bitmask(keyword: str, terms: Sequence[BitmaskTerm]) -> str:
     return branches[0] if len(branches) == 1 else "[ " + " ".join(branches) + " ]"
 
 
+def _render_terms(component: Component, terms: tuple[Any, ...], family: Family) -> str:
+    """One component's terms (of the kind the component holds) as text."""
+    if component.bitmask:
+        return _render_bitmask(component.keyword, terms)
+    return _render_numeric(component.keyword, terms, family)
+
+
 def render_match(match: FlowMatch) -> str:
     parts: list[str] = []
     if match.destination is None and match.source is None:
         parts.append(match.family.value)
-    if match.destination is not None:
-        parts.append(f"destination {match.destination}")
-    if match.source is not None:
-        parts.append(f"source {match.source}")
-    for keyword, attribute in ATTRIBUTE.items():
-        terms = getattr(match, attribute)
-        if not terms:
-            continue
-        if keyword in BITMASK_KEYWORDS:
-            parts.append(f"{keyword} {_render_bitmask(keyword, terms)}")
-        else:
-            parts.append(f"{keyword} {_render_numeric(keyword, terms, match.family)}")
+    parts.extend(f"{keyword} {text}" for keyword, text in component_texts(match).items())
     return " ".join(parts)
 
 
@@ -501,18 +451,36 @@ def render_rule(rule: FlowRule) -> str:
 
 
 def component_texts(match: FlowMatch) -> dict[str, str]:
-    """Each present component's canonical text, by keyword (for JSON output)."""
+    """Each present component's canonical text, by keyword, in type order."""
     out: dict[str, str] = {}
     if match.destination is not None:
         out["destination"] = str(match.destination)
     if match.source is not None:
         out["source"] = str(match.source)
-    for keyword, attribute in ATTRIBUTE.items():
-        terms = getattr(match, attribute)
+    for component in TERM_COMPONENTS:
+        terms = getattr(match, component.attribute)
         if terms:
-            out[keyword] = (
-                _render_bitmask(keyword, terms)
-                if keyword in BITMASK_KEYWORDS
-                else _render_numeric(keyword, terms, match.family)
-            )
+            out[component.keyword] = _render_terms(component, terms, match.family)
     return out
+
+
+def rule_dict(rule: FlowRule, text: str | None = None) -> dict[str, Any]:
+    """The rule as JSON (the stable shape of ``trafex-ctl --json``): its family, its
+    canonical ``text`` (given when already rendered), each component's text, its
+    actions and its NLRI in hex."""
+    actions = rule.actions
+    rate = None if actions.rate is None or actions.discard else float(format_rate(actions.rate))
+    return {
+        "family": rule.family.value,
+        "text": render_rule(rule) if text is None else text,
+        "match": component_texts(rule.match),
+        "actions": {
+            "discard": actions.discard,
+            "rate_limit": rate,
+            "redirect": str(actions.redirect) if actions.redirect else None,
+            "mark": actions.mark,
+            "sample": actions.sample,
+            "terminal": actions.terminal,
+        },
+        "nlri": rule.match.encode().hex(),
+    }

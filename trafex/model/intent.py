@@ -11,6 +11,8 @@ from trafex.model.route import UnicastRoute
 
 ORIGIN_CLI = "cli"
 ORIGIN_API = "api"
+#: The longest TTL an intent may have: 10 years, in seconds (trafexd refuses longer).
+MAX_TTL = 10 * 365 * 86400
 
 
 def new_id(kind: str) -> str:

@@ -8,20 +8,10 @@ from __future__ import annotations
 
 import ipaddress
 
+from trafex.model.components import COMPONENT_OF_TYPE, Component, ComponentKind, Family
 from trafex.model.errors import ValidationError
-from trafex.model.flowspec import (
-    ATTRIBUTE,
-    KEYWORD_OF_TYPE,
-    OP_END,
-    ComponentType,
-    Family,
-    FlowMatch,
-    FlowPrefix,
-    Term,
-    term_from_op,
-)
-
-_BITMASK = (ComponentType.TCP_FLAGS, ComponentType.FRAGMENT)
+from trafex.model.flowspec import FlowMatch, FlowPrefix
+from trafex.model.terms import OP_END, Term, term_from_op
 
 
 def _prefix(family: Family, data: bytes, pos: int, keyword: str) -> tuple[FlowPrefix, int]:
@@ -55,19 +45,18 @@ def _prefix(family: Family, data: bytes, pos: int, keyword: str) -> tuple[FlowPr
         raise ValidationError("truncated prefix component", field=keyword) from None
 
 
-def _terms(
-    ctype: ComponentType, data: bytes, pos: int, keyword: str
-) -> tuple[tuple[Term, ...], int]:
+def _terms(component: Component, data: bytes, pos: int) -> tuple[tuple[Term, ...], int]:
+    keyword, name, bitmask = component.keyword, component.type.name, component.bitmask
     terms: list[Term] = []
     while True:
         if pos >= len(data):
-            raise ValidationError(f"component {ctype.name} has no end-of-list bit", keyword)
+            raise ValidationError(f"component {name} has no end-of-list bit", keyword)
         op = data[pos]
         size = 1 << ((op >> 4) & 0x03)
         raw = data[pos + 1 : pos + 1 + size]
         if len(raw) != size:
-            raise ValidationError(f"truncated value in component {ctype.name}", keyword)
-        terms.append(term_from_op(ctype in _BITMASK, op, int.from_bytes(raw, "big")))
+            raise ValidationError(f"truncated value in component {name}", keyword)
+        terms.append(term_from_op(bitmask, op, int.from_bytes(raw, "big")))
         pos += 1 + size
         if op & OP_END:
             return tuple(terms), pos
@@ -85,18 +74,17 @@ def decode_nlri(family: Family, data: bytes) -> FlowMatch:
     pos = 0
     last = 0
     while pos < len(data):
-        try:
-            ctype = ComponentType(data[pos])
-        except ValueError:
-            raise ValidationError(f"unknown component type {data[pos]}") from None
-        keyword = KEYWORD_OF_TYPE[ctype]
+        component = COMPONENT_OF_TYPE.get(data[pos])
+        if component is None:
+            raise ValidationError(f"unknown component type {data[pos]}")
+        ctype, keyword = component.type, component.keyword
         if ctype <= last:
             raise ValidationError(f"component {ctype.name} out of order or repeated", keyword)
         last = ctype
-        if ctype in (ComponentType.DESTINATION, ComponentType.SOURCE):
-            kwargs[keyword], pos = _prefix(family, data, pos + 1, keyword)
+        if component.kind is ComponentKind.PREFIX:
+            kwargs[component.attribute], pos = _prefix(family, data, pos + 1, keyword)
         else:
-            kwargs[ATTRIBUTE[keyword]], pos = _terms(ctype, data, pos + 1, keyword)
+            kwargs[component.attribute], pos = _terms(component, data, pos + 1)
     return FlowMatch(family, nlri=bytes(data), **kwargs)  # type: ignore[arg-type]
 
 

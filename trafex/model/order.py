@@ -26,16 +26,12 @@ import functools
 from collections.abc import Iterable
 from typing import TypeVar
 
-from trafex.model.flowspec import (
-    OP_END,
-    ComponentType,
-    Family,
-    FlowMatch,
-    FlowPrefix,
-    FlowRule,
-)
+from trafex.model.components import COMPONENTS, ComponentKind, Family
+from trafex.model.flowspec import FlowMatch, FlowPrefix, FlowRule
+from trafex.model.terms import OP_END
 
-_PREFIX_TYPES = (ComponentType.DESTINATION, ComponentType.SOURCE)
+# The prefix components (destination, source) by type code: the attribute of each.
+_PREFIXES = {int(c.type): c.attribute for c in COMPONENTS if c.kind is ComponentKind.PREFIX}
 
 RuleOrMatch = TypeVar("RuleOrMatch", FlowRule, FlowMatch)
 
@@ -53,7 +49,7 @@ def split_components(match: FlowMatch) -> dict[int, bytes]:
     while pos < len(data):
         ctype = data[pos]
         start = pos + 1
-        if ctype in _PREFIX_TYPES:
+        if ctype in _PREFIXES:
             length = data[start]
             if match.family is Family.IPV4:
                 end = start + 1 + (length + 7) // 8
@@ -106,8 +102,8 @@ def _compare(
             return -1
         if ctype not in bytes_a:
             return 1
-        if ctype in _PREFIX_TYPES:
-            name = "destination" if ctype == ComponentType.DESTINATION else "source"
+        name = _PREFIXES.get(ctype)
+        if name is not None:
             prefix_a: FlowPrefix = getattr(a, name)
             prefix_b: FlowPrefix = getattr(b, name)
             result = _compare_prefix(prefix_a, prefix_b)

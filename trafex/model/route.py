@@ -1,9 +1,14 @@
-"""Unicast routes (the talk's /32 and /128 announcements) as validated frozen values."""
+"""Unicast routes (the talk's /32 and /128 announcements) as validated frozen values,
+and their written forms: one line of text (:func:`route_text`) and JSON
+(:func:`route_dict`, read back by :func:`route_from_dict`), both built from the parts'
+text that :func:`parse_route` reads."""
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from trafex.model.errors import ValidationError
 
@@ -118,3 +123,111 @@ class UnicastRoute:
     def key(self) -> str:
         """The route's identity: its prefix."""
         return f"{self.family}:{self.prefix}"
+
+
+def parse_route(
+    prefix: str,
+    next_hop: str = "",
+    communities: Iterable[str] = (),
+    large_communities: Iterable[str] = (),
+    local_preference: int | None = None,
+    med: int | None = None,
+) -> UnicastRoute:
+    """A route from its parts as text (the API's ``RouteSpec``, ``trafex-ctl``'s options,
+    :func:`route_dict`): a bare address is a host route, an empty next-hop (or "self")
+    is next-hop-self."""
+    if not prefix:
+        raise ValidationError("a route needs a prefix", field="prefix")
+    hop = None
+    if next_hop and next_hop != "self":
+        try:
+            hop = ipaddress.ip_address(next_hop)
+        except ValueError:
+            raise ValidationError(f"not an address: {next_hop!r}", "next-hop") from None
+    return UnicastRoute(
+        prefix=parse_prefix(prefix),
+        next_hop=hop,
+        communities=tuple(parse_community(c) for c in communities),
+        large_communities=tuple(parse_large_community(c) for c in large_communities),
+        local_preference=local_preference,
+        med=med,
+    )
+
+
+# -- the two written forms of a route: one line of text, and JSON ------------------------
+
+
+def route_text(route: UnicastRoute) -> str:
+    """The route as one line, in ExaBGP's words:
+    ``3001:10:66::5/128 next-hop self community [65000:666] med 5``."""
+    parts = [str(route.prefix), "next-hop", str(route.next_hop) if route.next_hop else "self"]
+    if route.communities:
+        parts.append(f"community [{' '.join(map(format_community, route.communities))}]")
+    if route.large_communities:
+        texts = " ".join(map(format_large_community, route.large_communities))
+        parts.append(f"large-community [{texts}]")
+    if route.local_preference is not None:
+        parts.append(f"local-preference {route.local_preference}")
+    if route.med is not None:
+        parts.append(f"med {route.med}")
+    return " ".join(parts)
+
+
+def route_dict(route: UnicastRoute) -> dict[str, Any]:
+    """The route as JSON (the stable shape of ``trafex-ctl --json``): every key always
+    present, communities as text, ``next_hop`` null for next-hop-self."""
+    return {
+        "family": route.family,
+        "prefix": str(route.prefix),
+        "next_hop": str(route.next_hop) if route.next_hop else None,
+        "communities": [format_community(c) for c in route.communities],
+        "large_communities": [format_large_community(c) for c in route.large_communities],
+        "local_preference": route.local_preference,
+        "med": route.med,
+    }
+
+
+# route_dict's keys (but family, which follows from the prefix): what each must hold.
+_JSON_FIELDS: dict[str, tuple[Callable[[object], bool], str]] = {
+    "prefix": (lambda v: isinstance(v, str), "a string"),
+    "next_hop": (lambda v: v is None or isinstance(v, str), "a string or null"),
+    "communities": (
+        lambda v: isinstance(v, list) and all(isinstance(c, str) for c in v),
+        "a list of strings",
+    ),
+    "large_communities": (
+        lambda v: isinstance(v, list) and all(isinstance(c, str) for c in v),
+        "a list of strings",
+    ),
+    "local_preference": (lambda v: v is None or _is_int(v), "an integer or null"),
+    "med": (lambda v: v is None or _is_int(v), "an integer or null"),
+}
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def route_from_dict(data: object) -> UnicastRoute:
+    """The inverse of :func:`route_dict`; a ValidationError names the bad field."""
+    if not isinstance(data, Mapping):
+        raise ValidationError(f"a route is a JSON object, not {type(data).__name__}")
+    unknown = sorted(set(data) - set(_JSON_FIELDS) - {"family"})
+    if unknown:
+        raise ValidationError("unknown field", field=unknown[0])
+    for name, (check, expected) in _JSON_FIELDS.items():
+        if name not in data:
+            raise ValidationError("missing from the route", field=name)
+        if not check(data[name]):
+            raise ValidationError(f"expected {expected}, got {data[name]!r:.40}", field=name)
+    route = parse_route(
+        data["prefix"],
+        data["next_hop"] or "",
+        data["communities"],
+        data["large_communities"],
+        data["local_preference"],
+        data["med"],
+    )
+    if data.get("family", route.family) != route.family:
+        raise ValidationError(f"{route.prefix} is not an {data['family']} prefix", "family")
+    return route

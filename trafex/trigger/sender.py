@@ -19,6 +19,7 @@ wall-clock seconds) to the moment trafexd's answer came back.
 
 from __future__ import annotations
 
+import functools
 import math
 import queue
 import sys
@@ -26,26 +27,23 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import TextIO
 
-import grpc
-
-from trafex.bgp.stubs import trafex_pb2 as pb
-from trafex.bgp.stubs import trafex_pb2_grpc
-from trafex.control import wire
+from trafex.api.client import (
+    ApiError,
+    DeadlineError,
+    IntentOptions,
+    NotAnnouncedError,
+    RefusedError,
+    TrafexClient,
+    UnreachableError,
+)
 from trafex.model.flowspec import FlowRule
 from trafex.model.route import UnicastRoute
 from trafex.trigger.intent import TriggerIntent
 
 MAX_SAMPLES = 1_000_000  # latency samples kept (beyond that, the first ones)
 MAX_COALESCED = 100  # queued detections sent together, at most
-_STORED = "stored, not yet announced"
-_CHANNEL_OPTIONS = [
-    # Come back quickly when trafexd restarts (gRPC's default backoff grows to 120 s).
-    ("grpc.initial_reconnect_backoff_ms", 100),
-    ("grpc.min_reconnect_backoff_ms", 100),
-    ("grpc.max_reconnect_backoff_ms", 1000),
-]
 
 
 def percentile(samples: Sequence[float], fraction: float) -> float:
@@ -74,10 +72,8 @@ class SendStats:
         return (percentile(lat, 0.5) * 1e3, percentile(lat, 0.99) * 1e3, max(lat) * 1e3)
 
 
-def _options(intent: TriggerIntent) -> Any:
-    return pb.IntentOptions(
-        ttl_seconds=intent.ttl_seconds, reason=intent.reason, origin=intent.origin
-    )
+def _options(intent: TriggerIntent) -> IntentOptions:
+    return IntentOptions(ttl=intent.ttl, reason=intent.reason, origin=intent.origin)
 
 
 class Sender:
@@ -96,15 +92,12 @@ class Sender:
         self.err = err if err is not None else sys.stderr
         self.clock = clock
         self.stats = SendStats()
-        self.channel = grpc.insecure_channel(target, options=_CHANNEL_OPTIONS)
-        self.stub: Any = trafex_pb2_grpc.TrafexStub(self.channel)
+        self.client = TrafexClient(target, timeout=timeout)
         self._reported: set[str] = set()
 
     def connect(self, timeout: float = 2.0) -> bool:
         """Open the connection now, so the first intent does not pay for it."""
-        try:
-            grpc.channel_ready_future(self.channel).result(timeout=timeout)
-        except grpc.FutureTimeoutError:
+        if not self.client.connect(timeout):
             self._report(
                 "unreachable",
                 f"controller {self.target} unreachable (no connection within {timeout:g} s); "
@@ -114,7 +107,7 @@ class Sender:
         return True
 
     def close(self) -> None:
-        self.channel.close()
+        self.client.close()
 
     def send(self, intents: Sequence[TriggerIntent], started: float) -> None:
         """Send one detection's intents: its rules in one ``AddFlows``, routes one by one."""
@@ -130,64 +123,58 @@ class Sender:
             self._send_flows(flows)
         for intent, started in routes:
             assert isinstance(intent.item, UnicastRoute)
-            request = pb.AddRouteRequest(
-                route=wire.route_to_spec(intent.item), options=_options(intent)
-            )
-            self._call(self.stub.AddRoute, request, [intent], [started])
+            add = functools.partial(self.client.add_route, intent.item, _options(intent))
+            self._call(add, [intent], [started])
 
     def _send_flows(self, flows: list[tuple[TriggerIntent, float]]) -> None:
-        requests = []
+        items = []
         for intent, _ in flows:
             assert isinstance(intent.item, FlowRule)
-            requests.append(
-                pb.AddFlowRequest(flow=wire.rule_to_spec(intent.item), options=_options(intent))
-            )
+            items.append((intent.item, _options(intent)))
         intents = [intent for intent, _ in flows]
         started = [started for _, started in flows]
-        if len(requests) == 1:
-            self._call(self.stub.AddFlow, requests[0], intents, started)
+        if len(items) == 1:
+            self._call(functools.partial(self.client.add_flow, *items[0]), intents, started)
             return
-        refused = self._call(
-            self.stub.AddFlows, pb.AddFlowsRequest(flows=requests), intents, started, batch=True
-        )
-        if refused:  # none stored: send them one by one to name the bad one, keep the good
-            for (intent, when), request in zip(flows, requests, strict=True):
-                self._call(self.stub.AddFlow, request, [intent], [when])
+        add_all = functools.partial(self.client.add_flows, items)
+        if self._call(add_all, intents, started, batch=True):
+            # None stored: send them one by one to name the bad one, keep the good.
+            for (intent, when), item in zip(flows, items, strict=True):
+                self._call(functools.partial(self.client.add_flow, *item), [intent], [when])
 
     def _call(
         self,
-        method: Any,
-        request: Any,
+        call: Callable[[], object],
         intents: list[TriggerIntent],
         started: list[float],
         *,
         batch: bool = False,
     ) -> bool:
         """Make one call for ``intents`` (triggered at ``started``, one time each);
-        returns True when trafexd refused a batch (INVALID_ARGUMENT)."""
+        returns True when trafexd refused a batch."""
         count = len(intents)
         try:
-            method(request, timeout=self.timeout)
-        except grpc.RpcError as error:
-            code = error.code()
-            details = error.details() or ""
-            if code == grpc.StatusCode.UNAVAILABLE and details.startswith(_STORED):
-                self._accepted(started)
-                self.stats.unannounced += count
-                self._report("unannounced", f"trafexd stored the intents but {details}")
-                return False
-            if code == grpc.StatusCode.INVALID_ARGUMENT:
-                if batch:
-                    return True
-                self._failed("refused", count)
-                print(
-                    f"trafex detect: trafexd refused intent {intents[0].text()!r}: {details}",
-                    file=self.err,
-                    flush=True,
-                )
-                return False
-            self._failed(_kind(code), count)
-            self._report(_kind(code), self._failure_text(code, details))
+            call()
+        except NotAnnouncedError as error:  # stored: accepted, announced later
+            self._accepted(started)
+            self.stats.unannounced += count
+            self._report(
+                "unannounced", f"trafexd stored the intents, not yet announced: {error.reason}"
+            )
+            return False
+        except RefusedError as error:
+            if batch:
+                return True
+            self._failed("refused", count)
+            print(
+                f"trafex detect: trafexd refused intent {intents[0].text()!r}: {error.details}",
+                file=self.err,
+                flush=True,
+            )
+            return False
+        except ApiError as error:
+            self._failed(_kind(error), count)
+            self._report(_kind(error), self._failure_text(error))
             return False
         self._accepted(started)
         if self._reported - {"unannounced"}:
@@ -211,15 +198,15 @@ class Sender:
         self.stats.failed += count
         self.stats.failures[kind] = self.stats.failures.get(kind, 0) + count
 
-    def _failure_text(self, code: grpc.StatusCode, details: str) -> str:
-        if code == grpc.StatusCode.UNAVAILABLE:
+    def _failure_text(self, error: ApiError) -> str:
+        if isinstance(error, UnreachableError):
             return (
-                f"controller {self.target} unreachable ({details}); "
+                f"controller {self.target} unreachable ({error.details}); "
                 "intents fail until it answers, the sensor keeps running"
             )
-        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        if isinstance(error, DeadlineError):
             return f"controller {self.target} did not answer within {self.timeout:g} s"
-        return f"controller {self.target} answered {code.name}: {details}"
+        return f"controller {self.target} answered {error.code}: {error.details}"
 
     def _report(self, kind: str, text: str) -> None:
         if kind in self._reported:
@@ -228,12 +215,12 @@ class Sender:
         print(f"trafex detect: {text}", file=self.err, flush=True)
 
 
-def _kind(code: grpc.StatusCode) -> str:
-    if code == grpc.StatusCode.UNAVAILABLE:
+def _kind(error: ApiError) -> str:
+    if isinstance(error, UnreachableError):
         return "unreachable"
-    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+    if isinstance(error, DeadlineError):
         return "timeout"
-    return code.name.lower()
+    return error.code.lower()
 
 
 _Job = tuple[tuple[TriggerIntent, ...], float]

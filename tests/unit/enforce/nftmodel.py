@@ -14,16 +14,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from trafex.model.flowspec import (
+from trafex.model.components import (
     FRAGMENT_DONT,
     FRAGMENT_FIRST,
     FRAGMENT_IS,
     FRAGMENT_LAST,
     Family,
-    FlowMatch,
-    FlowPrefix,
-    evaluate,
 )
+from trafex.model.flowspec import FlowMatch, FlowPrefix, evaluate
+from trafex.model.protocols import PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP
 
 Expr = dict[str, Any]
 
@@ -74,16 +73,24 @@ def load(expr: Any, pkt: Packet) -> Any:
             return pkt.family.value
         return {"l4proto": pkt.l4proto, "iifname": pkt.iifname}[key]
     if "exthdr" in expr:
-        header = expr["exthdr"]
-        assert header["name"] == "frag"
-        if pkt.family is not Family.IPV6:
-            return None
-        if "field" not in header:
-            return pkt.frag6 is not None
-        if pkt.frag6 is None:
-            return None
-        return {"frag-off": pkt.frag6[0], "more-fragments": pkt.frag6[1]}[header["field"]]
-    spec = expr["payload"]
+        return _load_exthdr(expr["exthdr"], pkt)
+    return _load_payload(expr["payload"], pkt)
+
+
+def _load_exthdr(header: Any, pkt: Packet) -> Any:
+    """IPv6's fragment header: present or not, or one of its fields."""
+    assert header["name"] == "frag"
+    if pkt.family is not Family.IPV6:
+        return None
+    if "field" not in header:
+        return pkt.frag6 is not None
+    if pkt.frag6 is None:
+        return None
+    return {"frag-off": pkt.frag6[0], "more-fragments": pkt.frag6[1]}[header["field"]]
+
+
+def _load_payload(spec: Any, pkt: Packet) -> Any:
+    """A header field by name, or raw bits of the network or transport header."""
     if "base" in spec:
         if spec["base"] == "th":
             data = pkt.transport
@@ -199,31 +206,8 @@ def flowspec_holds(match: FlowMatch, pkt: Packet) -> bool:
             return False
     if match.protocol and not evaluate(match.protocol, pkt.l4proto):
         return False
-    header = pkt.transport
-    if match.port or match.destination_port or match.source_port:
-        if pkt.l4proto not in (6, 17) or header is None:
-            return False
-        sport, dport = int.from_bytes(header[0:2], "big"), int.from_bytes(header[2:4], "big")
-        if match.port and not (evaluate(match.port, sport) or evaluate(match.port, dport)):
-            return False
-        if match.destination_port and not evaluate(match.destination_port, dport):
-            return False
-        if match.source_port and not evaluate(match.source_port, sport):
-            return False
-    if match.icmp_type or match.icmp_code:
-        icmp = 1 if pkt.family is Family.IPV4 else 58
-        if pkt.l4proto != icmp or header is None:
-            return False
-        if match.icmp_type and not evaluate(match.icmp_type, header[0]):
-            return False
-        if match.icmp_code and not evaluate(match.icmp_code, header[1]):
-            return False
-    if match.tcp_flags:
-        if pkt.l4proto != 6 or header is None:
-            return False
-        flags = (header[12] & 0x0F) << 8 | header[13]  # data offset read as 0
-        if not evaluate(match.tcp_flags, flags):
-            return False
+    if not _transport_holds(match, pkt):
+        return False
     checks = (
         (match.packet_length, pkt.length),
         (match.dscp, pkt.dscp),
@@ -231,6 +215,33 @@ def flowspec_holds(match: FlowMatch, pkt: Packet) -> bool:
         (match.fragment, fragment_bits(pkt)),
     )
     return all(not terms or evaluate(terms, value) for terms, value in checks)
+
+
+def _transport_holds(match: FlowMatch, pkt: Packet) -> bool:
+    """The port, ICMP and TCP-flag components: each matches only packets of its
+    protocols (RFC 8955 §4.2.2.4-9) that carry the transport header."""
+    header = pkt.transport
+    sport = dport = 0
+    if header is not None:
+        sport, dport = int.from_bytes(header[0:2], "big"), int.from_bytes(header[2:4], "big")
+    icmp = PROTO_ICMP if pkt.family is Family.IPV4 else PROTO_ICMPV6
+    flags = (header[12] & 0x0F) << 8 | header[13] if header is not None else 0  # offset as 0
+    components = (
+        (match.port, (PROTO_TCP, PROTO_UDP), sport, dport),
+        (match.destination_port, (PROTO_TCP, PROTO_UDP), dport, None),
+        (match.source_port, (PROTO_TCP, PROTO_UDP), sport, None),
+        (match.icmp_type, (icmp,), header[0] if header else 0, None),
+        (match.icmp_code, (icmp,), header[1] if header else 0, None),
+        (match.tcp_flags, (PROTO_TCP,), flags, None),
+    )
+    for terms, protocols, value, other in components:
+        if not terms:
+            continue
+        if pkt.l4proto not in protocols or header is None:
+            return False
+        if not (evaluate(terms, value) or (other is not None and evaluate(terms, other))):
+            return False
+    return True
 
 
 # ---------------------------------------------------------------------------------------
@@ -263,35 +274,42 @@ def run(document: dict[str, Any], pkt: Packet, *, over_limit: bool = False) -> O
 
     def chain(name: str) -> str | None:
         for rule in chains.get(name, []):
-            for expr in rule:
-                if "match" in expr:
-                    if not holds(expr, pkt):
-                        break
-                elif "counter" in expr:
-                    outcome.counted.append(expr["counter"])
-                elif "log" in expr:
-                    outcome.logged.append(expr["log"]["prefix"])
-                elif "limit" in expr:
-                    if not over_limit:
-                        break
-                elif "mangle" in expr:
-                    key = expr["mangle"]["key"]
-                    if "meta" in key:
-                        outcome.mark = expr["mangle"]["value"]
-                    else:
-                        outcome.dscp = expr["mangle"]["value"]
-                elif "jump" in expr:
-                    verdict = chain(expr["jump"]["target"])
-                    if verdict is not None:
-                        return verdict
-                elif "goto" in expr:
-                    return chain(expr["goto"]["target"])
-                elif "return" in expr:
-                    return None
-                else:
-                    (verdict,) = expr
-                    return str(verdict)
+            ends, verdict = apply(rule)
+            if ends:
+                return verdict
         return None
+
+    def apply(rule: list[Expr]) -> tuple[bool, str | None]:
+        """Run one rule: (whether its chain ends here, the verdict)."""
+        for expr in rule:
+            (kind,) = expr  # each expression is {kind: arguments}
+            if (kind == "match" and not holds(expr, pkt)) or (kind == "limit" and not over_limit):
+                return False, None  # the next rule
+            if kind in ("counter", "log", "mangle"):
+                _record(expr, outcome)
+            elif kind == "jump":
+                verdict = chain(expr["jump"]["target"])
+                if verdict is not None:
+                    return True, verdict
+            elif kind == "goto":
+                return True, chain(expr["goto"]["target"])
+            elif kind == "return":
+                return True, None
+            elif kind not in ("match", "limit"):
+                return True, str(kind)  # accept, drop
+        return False, None
 
     outcome.verdict = chain("prerouting")
     return outcome
+
+
+def _record(expr: Expr, outcome: Outcome) -> None:
+    """What a counter, log or mangle expression leaves on the outcome."""
+    if "counter" in expr:
+        outcome.counted.append(expr["counter"])
+    elif "log" in expr:
+        outcome.logged.append(expr["log"]["prefix"])
+    elif "meta" in expr["mangle"]["key"]:
+        outcome.mark = expr["mangle"]["value"]
+    else:
+        outcome.dscp = expr["mangle"]["value"]

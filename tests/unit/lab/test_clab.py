@@ -14,6 +14,7 @@ import jsonschema
 import pytest
 import yaml
 
+from trafex.config import ConfigError
 from trafex.lab import clab
 from trafex.lab.runner import REQUIRED
 from trafex.lab.topology import (
@@ -22,7 +23,6 @@ from trafex.lab.topology import (
     LAB_DIR,
     ROUTER_SYSCTLS,
     Node,
-    TopologyError,
     load_topology,
     parse_topology,
 )
@@ -295,11 +295,11 @@ def test_render_ipv4_host_and_no_resolver() -> None:
 
 
 def test_render_refuses_files_outside_lab() -> None:
-    """A node file outside lab/ is a TopologyError: the containers only see lab/."""
+    """A node file outside lab/ is a ConfigError: the containers only see lab/."""
     topology = parse_topology(
         tomllib.loads(SMALL.replace('"controller/trafexd.toml"', '"/etc/trafexd.toml"'))
     )
-    with pytest.raises(TopologyError, match=r"/etc/trafexd\.toml"):
+    with pytest.raises(ConfigError, match=r"/etc/trafexd\.toml"):
         clab.render(topology)
 
 

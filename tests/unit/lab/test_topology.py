@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from scapy.layers.dns import DNS, DNSQR
 
+from trafex.config import ConfigError
 from trafex.lab import dnsd
 from trafex.lab.topology import (
     LAB_DIR,
     Node,
     Topology,
-    TopologyError,
     frr_daemons,
     load_topology,
     parse_topology,
@@ -78,13 +78,13 @@ def test_minimal_topology_loads() -> None:
         pytest.param(
             'router_id = "1.1.1.1"',
             'router_id = "1.1.1.1"\ncolour = "red"',
-            "unknown key nodes.r1.colour",
+            "nodes.r1.colour: unknown key",
             id="unknown-key",
         ),
         pytest.param(
             "asn = 65000\n\n[nodes.r1]",
             "asn = 65000\nsize = 4\n\n[nodes.r1]",
-            "unknown key lab.size",
+            "lab.size: unknown key",
             id="unknown-lab-key",
         ),
         pytest.param(
@@ -94,6 +94,15 @@ def test_minimal_topology_loads() -> None:
             '"3001:1::10/64"', '"3001:1::10/129"', "links[0].b.addresses", id="bad-link-address"
         ),
         pytest.param('end = "c:eth1"', 'end = "c9:eth1"', "links[0]: no node 'c9'", id="no-node"),
+        pytest.param(
+            'b = { end = "c:eth1"',
+            'c = 1\nb = { end = "c:eth1"',
+            "links[0].c: unknown key (known: a, b)",
+            id="unknown-link-key",
+        ),
+        pytest.param(
+            'b = { end = "c:eth1"', 'b = { ed = "c:eth1"', "links[0].b.end: missing", id="no-end"
+        ),
         pytest.param(
             'end = "c:eth1"',
             'end = "r1:eth1"',
@@ -110,9 +119,9 @@ def test_minimal_topology_loads() -> None:
     ],
 )
 def test_loader_errors_name_the_key(old: str, new: str, message: str) -> None:
-    """A wrong topology raises TopologyError whose message names the key at fault."""
+    """A wrong topology raises ConfigError whose message names the key at fault."""
     assert old in MINIMAL
-    with pytest.raises(TopologyError) as caught:
+    with pytest.raises(ConfigError) as caught:
         _parse(MINIMAL.replace(old, new, 1))
     assert message in str(caught.value)
 
@@ -120,17 +129,17 @@ def test_loader_errors_name_the_key(old: str, new: str, message: str) -> None:
 def test_interface_used_twice_across_links() -> None:
     """The same NODE:IFNAME in two links is an error naming the second link."""
     extra = '[[links]]\na = { end = "r1:eth1" }\nb = { end = "c:eth2" }\n'
-    with pytest.raises(TopologyError, match=r"links\[1\]: r1:eth1 is used twice"):
+    with pytest.raises(ConfigError, match=r"links\[1\]: r1:eth1 is used twice"):
         _parse(MINIMAL + extra)
 
 
 def test_load_topology_file_errors(tmp_path: Path) -> None:
-    """A missing file or one that is not TOML is a TopologyError naming the file."""
-    with pytest.raises(TopologyError, match=r"nothing\.toml"):
+    """A missing file or one that is not TOML is a ConfigError naming the file."""
+    with pytest.raises(ConfigError, match=r"nothing\.toml"):
         load_topology(tmp_path / "nothing.toml")
     broken = tmp_path / "broken.toml"
     broken.write_text("[lab\n")
-    with pytest.raises(TopologyError, match=r"broken\.toml: not valid TOML"):
+    with pytest.raises(ConfigError, match=r"broken\.toml: not valid TOML"):
         load_topology(broken)
 
 

@@ -1,0 +1,1 @@
+"""Unit tests of trafex.api: the adapter, the servicer, the typed client."""
