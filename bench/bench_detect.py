@@ -9,7 +9,7 @@ mirror port would), DNS frames whole. Then prints:
 
 - trafex packets/s, best of ``--repeat`` runs with every run's time (retransmit + dns
   detectors, and with volumetric too), once more record by record (the decoder
-  without its numpy batches, ``trafex.detect.batch``), on the same capture as pcapng
+  without its numpy batches, ``trafex.detect.decode.batch``), on the same capture as pcapng
   (``editcap``), and peak RSS of this process,
 - the talk's loop on the first ``--scapy-packets`` packets, and the ratio: its
   code as shown in the talk (``scapy.sniff(filter=..., prn=process_packet)``,
@@ -49,7 +49,7 @@ if str(ROOT) not in sys.path:
 
 from trafex import logs  # noqa: E402
 from trafex.detect import CaptureFile, Detection, Sensor, SensorConfig  # noqa: E402
-from trafex.detect.flowtable import FlowTableConfig, TcpFlowTable  # noqa: E402
+from trafex.detect.flows.table import FlowTableConfig, TcpFlowTable  # noqa: E402
 
 BLOCKED = "badhacks.com"
 # The talk's blocklist: its DNS check is an exact match on the question name.
@@ -148,49 +148,13 @@ def generate(path: Path, packets: int, flows: int, seed: int = 7) -> None:
                 written += 1
                 continue
             while len(active) < flows:
-                v6 = made % 2 == 1
-                c_addr, s_addr = _headers(v6, made)
-                c_port = 1024 + made % 64000
-                fl = _Flow(
-                    v6,
-                    c_addr + struct.pack("!HH", c_port, 443),
-                    s_addr + struct.pack("!HH", 443, c_port),
-                    rng,
-                )
-                active.append(fl)
+                active.append(_new_flow(made, rng))
                 made += 1
             i = rng.randrange(len(active))
-            fl = active[i]
-            v6 = fl.v6
-            addrs_c, ports_c = fl.c_hdr[:-4], fl.c_hdr[-4:]
-            addrs_s, ports_s = fl.s_hdr[:-4], fl.s_hdr[-4:]
-            if fl.state == 0:
-                frame, wire = _frame(v6, addrs_c, ports_c, fl.c_seq, 0, 0x02, 0, written)
-                fl.c_seq = (fl.c_seq + 1) & 0xFFFFFFFF
-            elif fl.state == 1:
-                frame, wire = _frame(v6, addrs_s, ports_s, fl.s_seq, fl.c_seq, 0x12, 0, written)
-                fl.s_seq = (fl.s_seq + 1) & 0xFFFFFFFF
-            elif fl.state < 60:
-                if fl.state % 2 == 0:
-                    if fl.sent and rng.random() < 0.02:  # ~1% of all packets
-                        seq, size = fl.sent[rng.randrange(len(fl.sent))]
-                    else:
-                        seq, size = fl.c_seq, rng.choice((100, 536, 1200, 1448))
-                        fl.sent.append((seq, size))
-                        if len(fl.sent) > 8:
-                            fl.sent.pop(0)
-                        fl.c_seq = (fl.c_seq + size) & 0xFFFFFFFF
-                    frame, wire = _frame(v6, addrs_c, ports_c, seq, fl.s_seq, 0x18, size, written)
-                else:
-                    frame, wire = _frame(v6, addrs_s, ports_s, fl.s_seq, fl.c_seq, 0x10, 0, written)
-            elif fl.state == 60:
-                frame, wire = _frame(v6, addrs_c, ports_c, fl.c_seq, fl.s_seq, 0x11, 0, written)
-                fl.c_seq = (fl.c_seq + 1) & 0xFFFFFFFF
-            else:
-                frame, wire = _frame(v6, addrs_s, ports_s, fl.s_seq, fl.c_seq, 0x11, 0, written)
+            frame, wire = _next_frame(active[i], rng, written)
+            if active[i].state > 61:  # closed: its place goes to the last flow
                 active[i] = active[-1]
                 active.pop()
-            fl.state += 1
             cap = min(len(frame), SNAPLEN)
             out += rec.pack(sec, usec, cap, wire) + frame[:cap]
             written += 1
@@ -199,6 +163,50 @@ def generate(path: Path, packets: int, flows: int, seed: int = 7) -> None:
                 out.clear()
         f.write(out)
     tmp.replace(path)
+
+
+def _new_flow(made: int, rng: random.Random) -> _Flow:
+    """The ``made``-th connection (every other one IPv6), from port 1024 + made to 443."""
+    v6 = made % 2 == 1
+    c_addr, s_addr = _headers(v6, made)
+    c_port = 1024 + made % 64000
+    return _Flow(
+        v6, c_addr + struct.pack("!HH", c_port, 443), s_addr + struct.pack("!HH", 443, c_port), rng
+    )
+
+
+def _next_frame(fl: _Flow, rng: random.Random, written: int) -> tuple[bytes, int]:
+    """The connection's next frame and its length on the wire: handshake, 29 data
+    segments (~2% of them retransmitted) each ACKed, FIN both ways."""
+    v6 = fl.v6
+    addrs_c, ports_c = fl.c_hdr[:-4], fl.c_hdr[-4:]
+    addrs_s, ports_s = fl.s_hdr[:-4], fl.s_hdr[-4:]
+    state = fl.state
+    fl.state += 1
+    if state == 0:
+        frame = _frame(v6, addrs_c, ports_c, fl.c_seq, 0, 0x02, 0, written)
+        fl.c_seq = (fl.c_seq + 1) & 0xFFFFFFFF
+    elif state == 1:
+        frame = _frame(v6, addrs_s, ports_s, fl.s_seq, fl.c_seq, 0x12, 0, written)
+        fl.s_seq = (fl.s_seq + 1) & 0xFFFFFFFF
+    elif state < 60 and state % 2:
+        frame = _frame(v6, addrs_s, ports_s, fl.s_seq, fl.c_seq, 0x10, 0, written)
+    elif state < 60:
+        if fl.sent and rng.random() < 0.02:  # ~1% of all packets
+            seq, size = fl.sent[rng.randrange(len(fl.sent))]
+        else:
+            seq, size = fl.c_seq, rng.choice((100, 536, 1200, 1448))
+            fl.sent.append((seq, size))
+            if len(fl.sent) > 8:
+                fl.sent.pop(0)
+            fl.c_seq = (fl.c_seq + size) & 0xFFFFFFFF
+        frame = _frame(v6, addrs_c, ports_c, seq, fl.s_seq, 0x18, size, written)
+    elif state == 60:
+        frame = _frame(v6, addrs_c, ports_c, fl.c_seq, fl.s_seq, 0x11, 0, written)
+        fl.c_seq = (fl.c_seq + 1) & 0xFFFFFFFF
+    else:
+        frame = _frame(v6, addrs_s, ports_s, fl.s_seq, fl.c_seq, 0x11, 0, written)
+    return frame
 
 
 def peak_rss_mib() -> float:
@@ -221,14 +229,14 @@ def run_trafex(
 ) -> tuple[int, float, int, int, list[float]]:
     """The best (shortest) of ``repeat`` runs (the machine's other work only adds
     time), and every run's seconds; ``batches=False``: record by record."""
-    from trafex.detect import decode
+    from trafex.detect.decode import stage
 
-    default = decode.BATCH_MIN
-    decode.BATCH_MIN = default if batches else None
+    default = stage.BATCH_MIN
+    stage.BATCH_MIN = default if batches else None
     try:
         runs = [_run_trafex_once(path, volumetric) for _ in range(repeat)]
     finally:
-        decode.BATCH_MIN = default
+        stage.BATCH_MIN = default
     best = min(runs, key=lambda run: run[1])
     return (*best, [run[1] for run in runs])
 
@@ -431,7 +439,7 @@ def bytes_per_flow(n: int, v6: bool) -> float:
 def run_live(path: Path, rate: float, count: int) -> None:
     """Send ``count`` frames at ``rate`` over a veth from a netns; the sensor receives."""
     from tests.unit.detect.vethpair import VethPair
-    from trafex.detect.live import LiveInterface
+    from trafex.detect.capture.live import LiveInterface
 
     config = SensorConfig().with_detector("retransmit", threshold=3)
     config = config.with_detector("dns", names=[BLOCKED])

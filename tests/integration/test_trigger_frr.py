@@ -21,7 +21,7 @@ from frr import FrrRouter
 from peered import peered, skip_unless_possible
 from trafexd import Trafexd
 
-from trafex.bgp.stubs import trafex_pb2 as pb
+from trafex.api.stubs import trafex_pb2 as pb
 
 pytestmark = pytest.mark.integration
 

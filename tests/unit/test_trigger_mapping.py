@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from trafex.detect.detection import Detection, FlowDirection
-from trafex.detect.dns import DnsEvidence
-from trafex.detect.retransmit import RetransmitEvidence
-from trafex.detect.volumetric import VolumetricEvidence
+from trafex.detect.detectors.dns import DnsEvidence
+from trafex.detect.detectors.retransmit import RetransmitEvidence
+from trafex.detect.detectors.volumetric import VolumetricEvidence
 from trafex.model.flowspec import FlowRule
 from trafex.model.grammar import parse_rule
 from trafex.model.route import UnicastRoute

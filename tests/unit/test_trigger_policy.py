@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from trafex.detect.detection import Detection, FlowDirection
-from trafex.detect.dns import DnsEvidence
-from trafex.detect.retransmit import RetransmitEvidence
+from trafex.detect.detectors.dns import DnsEvidence
+from trafex.detect.detectors.retransmit import RetransmitEvidence
 from trafex.trigger.config import parse_trigger
 from trafex.trigger.policy import Policy, PolicyStats, TokenBucket
 

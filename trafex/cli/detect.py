@@ -35,7 +35,7 @@ from trafex.detect import (
     SensorStats,
     load_config,
 )
-from trafex.detect.live import LiveInterface
+from trafex.detect.capture.live import LiveInterface
 from trafex.trigger.config import TriggerConfig, default_config, load_trigger_config
 from trafex.trigger.intent import TriggerIntent
 from trafex.trigger.policy import Policy

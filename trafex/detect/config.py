@@ -37,10 +37,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from trafex.detect.confkeys import Table, check_keys, get_float, get_int
-from trafex.detect.detector import Detector
+from trafex.detect.detectors.base import Detector
+from trafex.detect.detectors.registry import REGISTRY
 from trafex.detect.errors import ConfigError
-from trafex.detect.flowtable import FlowTableConfig
-from trafex.detect.registry import REGISTRY
+from trafex.detect.flows.table import FlowTableConfig
 
 _TOP_KEYS = {"max_flows", "idle_timeout", "closed_timeout", "sweep_interval"}
 

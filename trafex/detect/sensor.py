@@ -1,9 +1,15 @@
-"""The sensor: a source of frames, the decoder, the flow table and the detectors.
+"""The sensor: the pipeline from a source of frames to detections, one way.
+
+capture (:mod:`~trafex.detect.capture`: chunks of frames) → decode
+(:mod:`~trafex.detect.decode`) → flow table (:mod:`~trafex.detect.flows`) →
+detectors (:mod:`~trafex.detect.detectors`) → detections.
 
 ``Sensor.run(source, on_detection)`` reads until the source ends (or
 :meth:`Sensor.stop`), calls ``on_detection`` for every detection as it is
 made, and returns the final :class:`SensorStats`. The callback is where a
-trigger policy plugs in (printing, or sending intents to trafexd).
+trigger policy plugs in (printing, or sending intents to trafexd). Between two
+chunks the flow table is swept, detectors that keep time are ticked with the
+packet time, a pending :meth:`Sensor.reload` is done and progress is reported.
 """
 
 from __future__ import annotations
@@ -11,41 +17,26 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import structlog
 
+from trafex.detect.capture.source import Source
 from trafex.detect.config import SensorConfig
-from trafex.detect.decode import Decoder, FrameHandler
+from trafex.detect.decode.stage import DecodeStage
 from trafex.detect.detection import Detection
-from trafex.detect.detector import Detector, DetectorBase
-from trafex.detect.flowtable import TcpFlowTable
-from trafex.detect.pcapfile import CaptureFile
+from trafex.detect.detectors.base import Detector, DetectorBase
+from trafex.detect.flows.table import TcpFlowTable
 
 log = structlog.get_logger("trafex.detect.sensor")
 _NO_TICK = DetectorBase.on_tick
 
 
-class Source(Protocol):
-    """Where frames come from: a capture file or a live interface."""
-
-    packets: int
-    bad: int
-
-    def run(
-        self, handler_for: Callable[[int], FrameHandler], on_chunk: Callable[[int, int], bool]
-    ) -> None:
-        """Hand every frame to ``handler_for(linktype)``; call ``on_chunk`` now and then
-        with (packets so far, last packet time in ns) and stop when it returns False."""
-        ...
-
-    def drops(self) -> int | None:
-        """Packets the kernel dropped (live capture), ``None`` for files."""
-        ...
-
-
 @dataclass(frozen=True, slots=True)
 class SensorStats:
+    """Counts of one run so far: packets read, bad ones (source or decoder), seconds
+    of wall time, TCP conversations tracked now and opened in all, detections made,
+    kernel drops (live capture; ``None`` for files)."""
+
     packets: int
     bad_packets: int
     seconds: float
@@ -53,9 +44,6 @@ class SensorStats:
     flows_opened: int
     detections: int
     drops: int | None
-    fragments: int
-    non_ip: int
-    unsupported: int
 
     @property
     def pps(self) -> float:
@@ -81,10 +69,11 @@ class Sensor:
         self._reload = False
 
     def stop(self) -> None:
+        """Stop the run after the chunk being decoded."""
         self._stop = True
 
     def reload(self) -> None:
-        """Ask the detectors to re-read their inputs at the next chunk of packets."""
+        """Ask the detectors to re-read their inputs after the chunk being decoded."""
         self._reload = True
 
     def run(
@@ -93,54 +82,71 @@ class Sensor:
         on_detection: Callable[[Detection], None],
         on_progress: Callable[[SensorStats], None] | None = None,
     ) -> SensorStats:
-        decoder = Decoder(self.detectors, self.flows, on_detection)
-        flows = self.flows
-        tickers = [d for d in self.detectors if getattr(type(d), "on_tick", None) is not _NO_TICK]
-        started = time.perf_counter()
-        next_progress = started + self.progress_interval
+        """Decode every chunk of ``source`` (see the module's doc); the final stats."""
+        run = _Run(self, source, on_detection, on_progress)
+        chunks = source.chunks()
+        try:
+            for chunk in chunks:
+                for frames in chunk.frames:
+                    run.stage.decode(frames)
+                if not run.between_chunks(chunk.ts):
+                    break
+        finally:
+            chunks.close()  # a live source releases its socket before the final stats
+        return run.stats()
 
-        def stats_now() -> SensorStats:
-            return self._stats(source, decoder, time.perf_counter() - started)
 
-        def on_chunk(packets: int, ts: int) -> bool:
-            nonlocal next_progress
-            if ts:
-                flows.maybe_sweep(ts)
-                for det in tickers:
-                    for found in det.on_tick(ts):
-                        decoder.detections += 1
-                        on_detection(found)
-            if self._reload:
-                self._reload = False
-                for det in self.detectors:
-                    det.reload()
-            if on_progress is not None:
-                now = time.perf_counter()
-                if now >= next_progress:
-                    next_progress = now + self.progress_interval
-                    on_progress(stats_now())
-            return not self._stop
+class _Run:
+    """One run of a sensor: its decode stage, what it does between chunks, its stats."""
 
-        if isinstance(source, CaptureFile):
-            # A pcap file's records are walked by the decoder itself (one loop, no call
-            # per packet between reader and decoder) when it has a walker for them; a
-            # pcapng file's frames go to it in batches where it has a batcher.
-            source.run(decoder.handler, on_chunk, decoder.pcap_walker, decoder.frame_batcher)
-        else:
-            source.run(decoder.handler, on_chunk)
-        final = stats_now()
-        return final
+    def __init__(
+        self,
+        sensor: Sensor,
+        source: Source,
+        on_detection: Callable[[Detection], None],
+        on_progress: Callable[[SensorStats], None] | None,
+    ) -> None:
+        self.sensor = sensor
+        self.source = source
+        self.on_detection = on_detection
+        self.on_progress = on_progress
+        self.stage = DecodeStage(sensor.detectors, sensor.flows, on_detection)
+        self.tickers = [
+            d for d in sensor.detectors if getattr(type(d), "on_tick", None) is not _NO_TICK
+        ]
+        self.ticked = 0  # detections made by on_tick
+        self.started = time.perf_counter()
+        self.next_progress = self.started + sensor.progress_interval
 
-    def _stats(self, source: Source, decoder: Decoder, seconds: float) -> SensorStats:
+    def between_chunks(self, ts: int) -> bool:
+        """Sweep, tick, reload, report progress; False when the sensor must stop."""
+        sensor = self.sensor
+        if ts:
+            sensor.flows.maybe_sweep(ts)
+            for det in self.tickers:
+                for found in det.on_tick(ts):
+                    self.ticked += 1
+                    self.on_detection(found)
+        if sensor._reload:
+            sensor._reload = False
+            for det in sensor.detectors:
+                det.reload()
+        if self.on_progress is not None:
+            now = time.perf_counter()
+            if now >= self.next_progress:
+                self.next_progress = now + sensor.progress_interval
+                self.on_progress(self.stats())
+        return not sensor._stop
+
+    def stats(self) -> SensorStats:
+        decoder = self.stage.decoder
+        flows = self.sensor.flows
         return SensorStats(
-            packets=source.packets,
-            bad_packets=source.bad + decoder.bad,
-            seconds=seconds,
-            flows=len(self.flows),
-            flows_opened=self.flows.opened,
-            detections=decoder.detections,
-            drops=source.drops(),
-            fragments=decoder.fragments,
-            non_ip=decoder.non_ip,
-            unsupported=decoder.unsupported,
+            packets=self.source.packets,
+            bad_packets=self.source.bad + decoder.bad,
+            seconds=time.perf_counter() - self.started,
+            flows=len(flows),
+            flows_opened=flows.opened,
+            detections=decoder.detections + self.ticked,
+            drops=self.source.drops(),
         )

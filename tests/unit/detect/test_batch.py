@@ -1,7 +1,7 @@
-"""The batch walker (numpy) decodes a chunk exactly as the decoder does record by record.
+"""The numpy batches decode a run of frames exactly as the decoder does frame by frame.
 
-The reference is ``Decoder.ether()`` called for every record, as the pcap reader
-does without a walker. On random mixes of TCP conversations (IPv4 and IPv6,
+The reference is ``Decoder.ether()`` called for every record, as the decode
+stage does without batches. On random mixes of TCP conversations (IPv4 and IPv6,
 handshakes, retransmissions, keep-alives, FINs, sequence numbers near 2**32),
 DNS over UDP and TCP, frames that the batch cannot prove harmless (VLAN-tagged
 copies of a conversation's segments, fragments, tunnels) and mutated frames,
@@ -23,17 +23,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trafex.detect import CaptureFile, Sensor, SensorConfig
-from trafex.detect import batch as batch_module
-from trafex.detect import decode as decode_module
-from trafex.detect import pcapfile as pcapfile_module
-from trafex.detect.batch import BatchWalker
-from trafex.detect.decode import Decoder
+from trafex.detect.capture import file as pcapfile_module
+from trafex.detect.capture.pcap import PcapReader
+from trafex.detect.decode import batch as batch_module
+from trafex.detect.decode import stage as decode_module
+from trafex.detect.decode.batch import FrameBatcher
+from trafex.detect.decode.stage import DecodeStage
 from trafex.detect.detection import Detection
-from trafex.detect.detector import DetectorBase, Interests
-from trafex.detect.flowtable import FlowTableConfig, TcpFlowTable
+from trafex.detect.detectors.base import DetectorBase, Interests
+from trafex.detect.flows.table import FlowTableConfig, TcpFlowTable
 from trafex.detect.packet import PacketView
 
-from .helpers import SHARED_CAPTURES
+from .helpers import SHARED_CAPTURE_NAMES, SHARED_CAPTURES
 from .tcptraces import events, trace_segments
 
 _MAC = b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01"
@@ -161,36 +162,34 @@ def _trace(convs: list[Any], more: list[Any]) -> list[tuple[int, bytes]]:
         frames.append((t, len(frames), frame))
     base = min(t for t, _ in tcp)
     for kind, c, pick, dt in more:
-        v6 = bool(c & 1)
-        t = base + dt
-        if kind == 0:  # a DNS answer
-            frame = _udp(v6, c, 53, 33000 + c, _DNS)
-        elif kind == 1:  # UDP to a tunnel port (VXLAN)
-            frame = _udp(v6, c, 53, 4789, b"\x08" + bytes(7) + _MAC + b"\x08\x00" + bytes(20))
-        elif kind == 2:  # a VLAN-tagged copy of some segment: reaches the flow table
-            frame = _vlan(tcp[pick % len(tcp)][1])
-        elif kind == 3:  # an IPv4 fragment
-            frame = (
-                _MAC
-                + b"\x08\x00"
-                + struct.pack("!BBHHHBBH4s4s", 0x45, 0, 28, 9, 0x2000, 64, 6, 0, bytes(4), bytes(4))
-                + bytes(8)
-            )
-        elif kind == 4:  # ARP
-            frame = _MAC + b"\x08\x06" + bytes(28)
-        elif kind == 5:  # a segment cut short
-            frame = tcp[pick % len(tcp)][1][: 14 + pick % 60]
-        elif kind == 6:  # a segment with junk in its headers
-            junk = bytearray(tcp[pick % len(tcp)][1])
-            junk[14 + pick % 40] ^= 0xFF
-            frame = bytes(junk)
-        elif kind == 7:  # ICMP
-            frame = _MAC + _ip(v6, c, True, 58 if v6 else 1, bytes(8))
-        else:  # a copy of some segment with IPv4 options: reaches the flow table
-            frame = _ip_options(tcp[pick % len(tcp)][1])
-        frames.append((t, len(frames), frame))
+        frames.append((base + dt, len(frames), _extra(kind, c, tcp[pick % len(tcp)][1], pick)))
     frames.sort()
     return [(t, frame) for t, _, frame in frames]
+
+
+def _extra(kind: int, c: int, segment: bytes, pick: int) -> bytes:
+    """An extra frame of ``kind`` (conversation ``c``; ``segment``: some TCP segment)."""
+    v6 = bool(c & 1)
+    if kind == 0:  # a DNS answer
+        return _udp(v6, c, 53, 33000 + c, _DNS)
+    if kind == 1:  # UDP to a tunnel port (VXLAN)
+        return _udp(v6, c, 53, 4789, b"\x08" + bytes(7) + _MAC + b"\x08\x00" + bytes(20))
+    if kind == 2:  # a VLAN-tagged copy of some segment: reaches the flow table
+        return _vlan(segment)
+    if kind == 3:  # an IPv4 fragment
+        head = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 28, 9, 0x2000, 64, 6, 0, bytes(4), bytes(4))
+        return _MAC + b"\x08\x00" + head + bytes(8)
+    if kind == 4:  # ARP
+        return _MAC + b"\x08\x06" + bytes(28)
+    if kind == 5:  # a segment cut short
+        return segment[: 14 + pick % 60]
+    if kind == 6:  # a segment with junk in its headers
+        junk = bytearray(segment)
+        junk[14 + pick % 40] ^= 0xFF
+        return bytes(junk)
+    if kind == 7:  # ICMP
+        return _MAC + _ip(v6, c, True, 58 if v6 else 1, bytes(8))
+    return _ip_options(segment)  # a copy of some segment with IPv4 options: reaches the flow table
 
 
 def _records(trace: list[tuple[int, bytes]], order: str = "<") -> bytes:
@@ -202,18 +201,19 @@ def _records(trace: list[tuple[int, bytes]], order: str = "<") -> bytes:
 
 
 class _Side:
-    """One decoder with its flow table and recorder."""
+    """One decode stage with its flow table and recorder."""
 
     def __init__(self, per_packet: bool, max_flows: int) -> None:
         self.recorder = Recorder(per_packet)
         self.flows = TcpFlowTable(FlowTableConfig(max_flows=max_flows))
-        self.decoder = Decoder([self.recorder], self.flows, lambda d: None)
+        self.stage = DecodeStage([self.recorder], self.flows, lambda d: None)
+        self.decoder = self.stage.decoder
 
     def assert_same(self, other: _Side) -> None:
         for name in ("bad", "non_ip", "fragments", "unsupported", "detections"):
             assert getattr(self.decoder, name) == getattr(other.decoder, name), name
-        assert self.flows._index == other.flows._index
-        assert self.flows._slab == other.flows._slab
+        assert self.flows.index == other.flows.index
+        assert self.flows.slab == other.flows.slab
         assert self.flows.stats() == other.flows.stats()
         assert self.recorder.calls == other.recorder.calls
 
@@ -225,14 +225,15 @@ def _assert_same(
     order: str = "<",
     chunk: int = 7,
     max_batch: int = 4096,
-) -> BatchWalker:
-    """Decode every record of ``buf`` with the batch walker, in chunks of ``chunk``
-    records (however small, splitting at every unsafe record), and record by record
-    with ether(); after every chunk, both are in the same state."""
+) -> FrameBatcher:
+    """Decode every record of ``buf`` in batches, in runs of ``chunk`` records (however
+    small, splitting at every unsafe record), and record by record with ether(); after
+    every run, both are in the same state."""
     batch, ref = _Side(per_packet, max_flows), _Side(per_packet, max_flows)
-    batch.decoder.batch_min = 1
-    walker = batch.decoder.pcap_walker(1, order, 1000)
-    assert isinstance(walker, BatchWalker)
+    walker = batch.stage.batcher
+    assert isinstance(walker, FrameBatcher)
+    walker.min_records = 1
+    reader = PcapReader("t.pcap", order, False, 1)
     walker.unsafe_share = 0  # however many unsafe records: split, never fall back
     walker.min_round = 1  # the prefix step however few segments are left
     walker.max_batch = max_batch
@@ -244,7 +245,7 @@ def _assert_same(
         ends.append(pos)
 
     def handle(side: _Side, start: int, stop: int) -> int:
-        """Records from ``start`` to ``stop``, as the reader does without a walker."""
+        """Records from ``start`` to ``stop``, one by one with ether() (the reference)."""
         ether = side.decoder.handler(1)
         while start < stop:
             sec, usec, caplen, wirelen = header(buf, start)
@@ -254,10 +255,11 @@ def _assert_same(
 
     off = ref_off = 0
     for end in [*ends[chunk - 1 :: chunk], len(buf)]:
-        off, _, _ = walker(buf, off, end)
+        frames, off = reader.records(buf, off, end)
+        batch.stage.decode(frames)
         ref_off = handle(ref, ref_off, off)
         batch.assert_same(ref)
-    handle(batch, off, len(buf))  # what the walker leaves (the last records)
+    handle(batch, off, len(buf))  # what the reader leaves (a record cut short)
     handle(ref, ref_off, len(buf))
     batch.assert_same(ref)
     return walker
@@ -274,12 +276,16 @@ def _assert_same(
 def test_batch_equals_record_by_record(
     convs: list[Any], more: list[Any], per_packet: bool, chunk: int, max_batch: int
 ) -> None:
+    """Random conversations and extra frames (DNS, tunnels, VLAN copies, fragments,
+    ARP, cut and mutated segments, ICMP, IP options), in runs and batches of any size,
+    with and without a per-packet detector: the same as record by record."""
     _assert_same(_records(_trace(convs, more)), per_packet, chunk=chunk, max_batch=max_batch)
 
 
 @settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
 @given(conversations, st.booleans())
 def test_batch_equals_record_by_record_big_endian(convs: list[Any], per_packet: bool) -> None:
+    """A big-endian pcap's records in batches: the same as record by record."""
     _assert_same(_records(_trace(convs, []), ">"), per_packet, order=">")
 
 
@@ -323,6 +329,9 @@ _ONE_SIDED = [(True, 0, 1000, 0, 8192, 100, 0x18), (True, 0, 10, 0, 8192, 100, 0
 @pytest.mark.parametrize("chunk", range(1, 12))
 @pytest.mark.parametrize("handshake", [True, False])
 def test_duplicate_acks_keepalives_and_probes_across_chunks(chunk: int, handshake: bool) -> None:
+    """Duplicate ACKs, keep-alives, a fast retransmission, a zero window and its probe,
+    ACKs of unseen data, a one-sided conversation, cut by runs of every size: the same
+    in batches as record by record."""
     convs = [(_DUPS, handshake, v6, (0xFFFFFF00 * v6, 7000), 443, 500 * v6) for v6 in (False, True)]
     convs.append((_ONE_SIDED, handshake, False, (10, 7000), 443, 300))
     _assert_same(_records(_trace(convs, [])), False, chunk=chunk)
@@ -417,7 +426,7 @@ def _sensor_both(
         sensor = Sensor(config)
         found: list[Detection] = []
         stats = sensor.run(CaptureFile(path), found.append)
-        results.append((found, sensor.flows._slab, dataclasses.replace(stats, seconds=0.0)))
+        results.append((found, sensor.flows.slab, dataclasses.replace(stats, seconds=0.0)))
     return results[0], results[1]
 
 
@@ -438,18 +447,14 @@ def test_sensor_results_do_not_depend_on_batches(
     assert batched == ref and len(ref[0]) > 40
 
 
-def _shared_captures() -> list[str]:
-    if not SHARED_CAPTURES.is_dir():
-        return []
-    return sorted(p.name for p in SHARED_CAPTURES.iterdir() if p.suffix in (".pcap", ".pcapng"))
-
-
-@pytest.mark.parametrize("name", _shared_captures())
+@pytest.mark.parametrize("name", SHARED_CAPTURE_NAMES)
 def test_real_captures_same_with_batches(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Third-party captures (shared/captures): the same detections, counters and flow
     table with batches of a few records (every chunk batched, split often) as
     record by record."""
     path = SHARED_CAPTURES / name
+    if not path.exists():
+        pytest.skip(f"{path} not present")
     config = (
         SensorConfig()
         .with_detector("retransmit", threshold=1)

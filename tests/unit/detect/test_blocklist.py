@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from trafex.detect.blocklist import Blocklist, parse_lines
+from trafex.detect.detectors.blocklist import Blocklist, parse_lines
 from trafex.detect.errors import BlocklistError
 
 

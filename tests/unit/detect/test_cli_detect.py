@@ -15,10 +15,10 @@ import pytest
 import structlog
 
 from trafex.cli import detect as cli
-from trafex.detect import Detection, Sensor, SensorConfig
+from trafex.detect import CaptureFile, Detection, DetectorBase, Sensor, SensorConfig
 
 from .dnsscenarios import response, udp
-from .helpers import write_pcap
+from .helpers import first_records_bytes, write_pcap
 from .tcpscenarios import scenario_rto
 
 
@@ -131,17 +131,33 @@ def test_progress_lines_on_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "flows=" in err
 
 
-def test_sighup_asks_for_a_reload() -> None:
-    """The CLI's SIGHUP handler asks the sensor to reload; SIGTERM asks it to stop."""
-    sensor = Sensor(SensorConfig())
+class _Reloads(DetectorBase):
+    """A detector that counts its reloads."""
+
+    name = "reloads"
+
+    def __init__(self) -> None:
+        self.reloads = 0
+
+    def reload(self) -> None:
+        self.reloads += 1
+
+
+def test_sighup_reloads_and_sigterm_stops(tmp_path: Path) -> None:
+    """After the CLI's SIGHUP and SIGTERM handlers ran, the sensor reloads its
+    detectors once and stops after the first chunk it reads (one record here)."""
+    detector = _Reloads()
+    sensor = Sensor(SensorConfig(), detectors=[detector])
     previous = cli._install_signals(sensor)
     try:
         os.kill(os.getpid(), signal.SIGHUP)
         os.kill(os.getpid(), signal.SIGTERM)
     finally:
         cli._restore_signals(previous)
-    assert sensor._reload
-    assert sensor._stop
+    path = _capture(tmp_path)
+    stats = sensor.run(CaptureFile(path, chunk_size=first_records_bytes(path, 1)), print)
+    assert detector.reloads == 1
+    assert stats.packets == 1
 
 
 def test_stdin_pipe(tmp_path: Path) -> None:

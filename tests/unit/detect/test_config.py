@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from trafex.detect import ConfigError, SensorConfig, load_config, parse_config
-from trafex.detect.retransmit import RetransmitDetector
+from trafex.detect.detectors.retransmit import RetransmitDetector
 
 
 def test_full_file_loads(tmp_path: Path) -> None:

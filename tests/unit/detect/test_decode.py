@@ -11,9 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trafex.detect import SensorConfig
-from trafex.detect.decode import Decoder
-from trafex.detect.flowtable import TcpFlowTable
-from trafex.detect.retransmit import RetransmitConfig, RetransmitDetector
+from trafex.detect.capture.frames import Frames
+from trafex.detect.capture.pcap import PcapReader
+from trafex.detect.decode.links import Decoder
+from trafex.detect.decode.stage import DecodeStage
+from trafex.detect.detectors.retransmit import RetransmitConfig, RetransmitDetector
+from trafex.detect.flows.table import TcpFlowTable
 
 from .helpers import run_sensor, trafex_retransmissions
 from .tcpscenarios import scenario_rto
@@ -138,9 +141,13 @@ def _recording_decoder() -> tuple[Decoder, TcpFlowTable, list[Any]]:
     st.binary(min_size=1, max_size=3),
     st.integers(min_value=0, max_value=40),
 )
-def test_pcap_walker_equals_ether_handler(cut: int, at: int, junk: bytes, which: int) -> None:
-    """The pcap walker (record loop and ether() fused) decodes exactly as ether() does:
-    same counters, same flow table bytes, same detections, on real and mutated frames."""
+def test_record_loop_and_stage_equal_ether_handler(
+    cut: int, at: int, junk: bytes, which: int
+) -> None:
+    """The pcap record loop and the decode stage (frame by frame) decode exactly as
+    ether() called on each record: same counters, same flow table bytes, same
+    detections, on real and mutated frames; a record cut by the chunk's end is left
+    for the next chunk."""
     frames = _frames(False) + _frames(True)
     records = bytearray()
     for i, (t, eth, ip) in enumerate(frames):
@@ -151,36 +158,50 @@ def test_pcap_walker_equals_ether_handler(cut: int, at: int, junk: bytes, which:
         sec = int(t)
         records += struct.pack("<IIII", sec, int((t - sec) * 1e6), len(frame), len(eth + ip))
         records += frame
-    records += b"\x00" * 10  # a record header cut by the chunk's end: left to the reader
+    whole = len(records)
+    records += b"\x00" * 10  # a record header cut by the chunk's end
     buf = bytes(records)
     header = struct.Struct("<IIII").unpack_from
 
-    def read(handle: Any, pos: int) -> int:
-        """The reader's own loop (what it does with the records a walker leaves)."""
-        while pos + 16 <= len(buf) - 10:
-            sec, frac, caplen, wirelen = header(buf, pos)
-            handle(buf, pos + 16, caplen, wirelen, sec * 1_000_000_000 + frac * 1000)
-            pos += 16 + caplen
-        return pos
-
-    walked, walked_flows, walked_found = _recording_decoder()
-    walked.batch_min = None  # record by record (tests/unit/detect/test_batch.py: batches)
-    walk = walked.pcap_walker(1, "<", 1000)
-    assert walk is not None
-    off, packets, _ = walk(buf, 0, len(buf))
-    assert packets >= len(frames) - 2  # it leaves the records in the last 30 bytes
-    read(walked.handler(1), off)
+    staged, staged_flows, staged_found = _recording_stage()
+    run, off = PcapReader("t.pcap", "<", False, 1).records(buf, 0, len(buf))
+    assert (off, len(run)) == (whole, len(frames))
+    staged.decode(run)
 
     handled, handled_flows, handled_found = _recording_decoder()
-    read(handled.handler(1), 0)
+    handle = handled.handler(1)
+    pos = 0
+    while pos < whole:
+        sec, frac, caplen, wirelen = header(buf, pos)
+        handle(buf, pos + 16, caplen, wirelen, sec * 1_000_000_000 + frac * 1000)
+        pos += 16 + caplen
     for name in ("bad", "non_ip", "fragments", "unsupported", "detections"):
-        assert getattr(walked, name) == getattr(handled, name), name
-    assert walked_flows._slab == handled_flows._slab
-    assert walked_flows._index == handled_flows._index
-    assert walked_found == handled_found
+        assert getattr(staged.decoder, name) == getattr(handled, name), name
+    assert staged_flows.slab == handled_flows.slab
+    assert staged_flows.index == handled_flows.index
+    assert staged_found == handled_found
 
 
-def test_pcap_walker_only_for_ethernet_with_a_flow_table() -> None:
-    decoder, _ = _decoder()
-    assert decoder.pcap_walker(101, "<", 1000) is None
-    assert Decoder([], TcpFlowTable(), lambda d: None).pcap_walker(1, "<", 1000) is None
+def _recording_stage() -> tuple[DecodeStage, TcpFlowTable, list[Any]]:
+    """A decode stage that decodes frame by frame (no batches)."""
+    flows = TcpFlowTable()
+    found: list[Any] = []
+    det = RetransmitDetector(RetransmitConfig(threshold=1))
+    stage = DecodeStage([det], flows, found.append)
+    stage.batcher = None
+    return stage, flows, found
+
+
+def test_batches_only_for_ethernet_with_a_flow_table() -> None:
+    """The stage batches runs of Ethernet frames when it keeps a flow table (a
+    retransmission detector wants it); other link types go frame by frame."""
+    flows = TcpFlowTable()
+    stage = DecodeStage([RetransmitDetector(RetransmitConfig())], flows, print)
+    assert stage.batcher is not None
+    assert DecodeStage([], TcpFlowTable(), print).batcher is None
+    stage.batcher.min_records = 1
+    _, eth, ip = _frames(False)[0]
+    stage.decode(Frames(ip, 101, lists=([0], [len(ip)], [len(ip)], [1])))  # RAW: IP only
+    assert (stage.batcher.batched, len(flows)) == (0, 1)
+    stage.decode(Frames(eth + ip, 1, lists=([0], [len(eth + ip)], [len(eth + ip)], [2])))
+    assert (stage.batcher.batched, len(flows)) == (1, 1)

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from trafex.detect.detection import Detection, FlowDirection
-from trafex.detect.dns import DnsEvidence
+from trafex.detect.detectors.dns import DnsEvidence
 
 
 def test_to_dict_flattens_evidence_and_rounds_ts() -> None:

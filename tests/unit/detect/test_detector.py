@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from trafex.detect.detector import NOTHING, Detector, DetectorBase, Interests
+from trafex.detect.detectors.base import NOTHING, Detector, DetectorBase, Interests
 from trafex.detect.packet import PacketView
 
 

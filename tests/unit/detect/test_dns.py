@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from trafex.detect import ConfigError, SensorConfig
-from trafex.detect.blocklist import Blocklist
-from trafex.detect.dns import DnsConfig, DnsDetector
+from trafex.detect.detectors.blocklist import Blocklist
+from trafex.detect.detectors.dns import DnsConfig, DnsDetector
 
 from .dnsscenarios import (
     compressed_chain,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trafex.detect.dnsmsg import TYPE_A, TYPE_CNAME, parse_response
+from trafex.detect.detectors.dnsmsg import TYPE_A, TYPE_CNAME, parse_response
 
 from .dnsscenarios import compressed_chain, response
 

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trafex.detect.flowtable import FlowTableConfig, TcpFlowTable, reverse_key
+from trafex.detect import CaptureFile
+from trafex.detect.flows.table import FlowTableConfig, TcpFlowTable, reverse_key
 
 from .helpers import (
     flagged,
@@ -120,7 +121,7 @@ def test_memory_is_flat_over_a_long_run() -> None:
         table.maybe_sweep(now)
         sizes.append(len(table))
     assert max(sizes[50:]) <= 150
-    assert len(table._slab) <= 2 * 4096 * 2 * 48  # the slab did not keep growing
+    assert len(table.slab) <= 2 * 4096 * 2 * 48  # the slab did not keep growing
 
 
 def test_new_isn_starts_a_new_conversation() -> None:
@@ -152,15 +153,13 @@ def test_random_conversations_equal_tshark(evs: list[Event], handshake: bool) ->
 
 
 class _GeneralOnly(TcpFlowTable):
-    """The flow table without segment()'s fast path: every segment takes _general."""
+    """The flow table without segment()'s fast path: every segment takes the general
+    analysis (the reference)."""
 
     def segment(
         self, key: bytes, seq: int, ack: int, flags: int, win: int, seglen: int, now: int
     ) -> int:
-        idx = self._index.get(key)
-        if idx is None:
-            idx = self._open(key, now)
-        return self._general(idx, seq, ack, flags, win, seglen, now)
+        return self.analysis.general(self.track(key, now), seq, ack, flags, win, seglen, now)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
@@ -172,15 +171,16 @@ class _GeneralOnly(TcpFlowTable):
 def test_fast_path_equals_general_path(
     evs: list[Event], handshake: bool, isn: tuple[int, int]
 ) -> None:
-    """segment()'s fast path leaves the table byte for byte as _general alone does,
-    and flags the same segments (random traffic, sequence numbers near 0 and 2**32)."""
+    """segment()'s fast path leaves the table byte for byte as the general analysis
+    alone does, and flags the same segments (random traffic, sequence numbers near 0
+    and 2**32)."""
     fast, general = TcpFlowTable(), _GeneralOnly()
     a, b = _key(1), reverse_key(_key(1))
     for client, seq, ack, flags, win, size, t_us in trace_segments(evs, handshake, isn):
         args = (seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, flags, win, size, t_us * 1000)
         key = a if client else b
         assert fast.segment(key, *args) == general.segment(key, *args)
-        assert fast._slab == general._slab
+        assert fast.slab == general.slab
 
 
 def test_state_is_a_readable_copy() -> None:
@@ -199,31 +199,41 @@ def test_state_is_a_readable_copy() -> None:
 
 @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 @given(events, st.booleans())
-def test_pcap_walker_fast_path_equals_general_path(evs: list[Event], handshake: bool) -> None:
-    """The decoder's record-by-record pcap walker, with segment()'s fast path, leaves
-    the table byte for byte as _general alone does, and flags the same segments."""
-    from trafex.detect.decode import Decoder
-    from trafex.detect.retransmit import RetransmitConfig, RetransmitDetector
+def test_decoder_fast_paths_equal_general_path(evs: list[Event], handshake: bool) -> None:
+    """A pcap file decoded frame by frame, with the decoder's and segment()'s fast
+    paths, leaves the table byte for byte as the general analysis alone does, and
+    flags the same segments."""
+    from trafex.detect.decode.stage import DecodeStage
+    from trafex.detect.detectors.retransmit import RetransmitConfig, RetransmitDetector
 
     with tempfile.TemporaryDirectory() as tmp:
-        data = write_trace(Path(tmp) / "r.pcap", evs, handshake).read_bytes()[24:]
-    tables: list[TcpFlowTable] = []
-    found: list[list[object]] = [[], []]
-    for table, seen in zip((TcpFlowTable(), _GeneralOnly()), found, strict=True):
-        det = RetransmitDetector(RetransmitConfig(threshold=1))
-        decoder = Decoder([det], table, seen.append)
-        if type(table) is TcpFlowTable:
-            decoder.batch_min = None
-            walk = decoder.pcap_walker(1, "<", 1000)
-            assert walk is not None
-            off, _, _ = walk(data, 0, len(data))
-        else:
-            off = 0
-        handle = decoder.handler(1)
-        while off < len(data):  # what the walker leaves (the last records), as the reader
-            sec, usec, caplen, wirelen = struct.unpack_from("<IIII", data, off)
-            handle(data, off + 16, caplen, wirelen, sec * SEC + usec * 1000)
-            off += 16 + caplen
-        tables.append(table)
-    assert tables[0]._slab == tables[1]._slab
+        path = write_trace(Path(tmp) / "r.pcap", evs, handshake)
+        tables: list[TcpFlowTable] = []
+        found: list[list[object]] = [[], []]
+        for table, seen in zip((TcpFlowTable(), _GeneralOnly()), found, strict=True):
+            det = RetransmitDetector(RetransmitConfig(threshold=1))
+            stage = DecodeStage([det], table, seen.append)
+            stage.batcher = None  # frame by frame
+            for chunk in CaptureFile(path).chunks():
+                for frames in chunk.frames:
+                    stage.decode(frames)
+            tables.append(table)
+    assert tables[0].slab == tables[1].slab
     assert found[0] == found[1]
+
+
+def test_record_layout_is_published_consistently() -> None:
+    """The published record layout: every field at the offset its predecessors' sizes
+    give, the named offsets among them, 48 bytes in all."""
+    from trafex.detect.flows import layout
+
+    offset = 0
+    for f in layout.FIELDS:
+        assert f.offset == offset, f.name
+        offset += struct.calcsize("<" + f.code)
+    assert offset == layout.RECORD_SIZE == layout.RECORD.size == 48
+    offsets = {f.name: f.offset for f in layout.FIELDS}
+    named = {n[4:].lower(): getattr(layout, n) for n in dir(layout) if n.startswith("OFF_")}
+    named.pop("dupack_win_flags")
+    assert named == {k: offsets[k] for k in named}
+    assert offsets["dupacks"] == layout.OFF_DUPACK_WIN_FLAGS

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from trafex.detect import Detection, LiveCaptureError, Sensor, SensorConfig
-from trafex.detect.live import LiveInterface
+from trafex.detect.capture.live import LiveInterface
 
 from .dnsscenarios import response, udp
 from .helpers import write_pcap

@@ -74,7 +74,7 @@ def test_not_a_capture_raises_one_clear_error(tmp_path: Path, content: bytes) ->
 def test_missing_file_raises_not_a_capture(tmp_path: Path) -> None:
     """A missing file is reported as NotACaptureError too (one line in the CLI)."""
     with pytest.raises(NotACaptureError):
-        CaptureFile(tmp_path / "missing.pcap").run(lambda lt: lambda *a: None, lambda n, t: True)
+        next(CaptureFile(tmp_path / "missing.pcap").chunks())
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
@@ -118,7 +118,9 @@ def test_pcapng_time_beyond_2262_is_a_bad_packet(tmp_path: Path) -> None:
     bad.write_bytes(bytes(data))
     times: list[int] = []
     source = CaptureFile(bad)
-    source.run(lambda linktype: lambda *frame: times.append(frame[-1]), lambda n, ts: True)
+    for chunk in source.chunks():
+        for frames in chunk.frames:
+            times.extend(frames.lists()[3])
     assert source.bad == 1
     assert source.packets == len(scenario_rto()) - 1
     assert all(t < 1 << 63 for t in times)

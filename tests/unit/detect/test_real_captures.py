@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from trafex.detect import SensorConfig
-from trafex.detect.blocklist import Blocklist
-from trafex.detect.dns import DnsConfig, DnsDetector
+from trafex.detect.detectors.blocklist import Blocklist
+from trafex.detect.detectors.dns import DnsConfig, DnsDetector
 
 from .helpers import (
+    SHARED_CAPTURE_NAMES,
     SHARED_CAPTURES,
     Direction,
     flagged,
@@ -31,16 +32,12 @@ DNS_DIFFERENCES = {
 }
 
 
-def _captures(suffix: str) -> list[str]:
-    if not ORACLE.is_dir():
-        return []
-    return sorted(p.name[: -len(suffix)] for p in ORACLE.glob("*" + suffix))
-
-
-def _need(name: str) -> Path:
+def _need(name: str, oracle: str) -> Path:
+    """The capture ``name``, or a skip when it or its ``oracle`` file is missing."""
     path = SHARED_CAPTURES / name
-    if not path.exists():
-        pytest.skip(f"{path} not present")
+    for needed in (path, ORACLE / f"{name}.{oracle}"):
+        if not needed.exists():
+            pytest.skip(f"{needed} not present")
     return path
 
 
@@ -54,20 +51,20 @@ def _oracle_retransmissions(name: str) -> Counter[Direction]:
 
 
 @pytest.mark.parametrize("threshold", [1, 3, 5])
-@pytest.mark.parametrize("name", _captures(".retrans.tsv"))
+@pytest.mark.parametrize("name", SHARED_CAPTURE_NAMES)
 def test_retransmit_detections_equal_oracle(name: str, threshold: int) -> None:
     """Flow directions flagged at thresholds 1, 3 and 5 are the ones tshark counts."""
-    path = _need(name)
+    path = _need(name, "retrans.tsv")
     expected = flagged(_oracle_retransmissions(name), threshold)
     got = retransmit_detections(path, threshold)
     known = RETRANSMIT_DIFFERENCES.get(name, set())
     assert expected - known == got - known
 
 
-@pytest.mark.parametrize("name", _captures(".dns.tsv"))
+@pytest.mark.parametrize("name", SHARED_CAPTURE_NAMES)
 def test_dns_detections_equal_oracle(name: str) -> None:
     """With every question name blocklisted, (name, address) pairs equal tshark's answers."""
-    path = _need(name)
+    path = _need(name, "dns.tsv")
     with open(ORACLE / f"{name}.dns.tsv", newline="") as f:
         rows = [
             r
@@ -94,6 +91,6 @@ def test_dns_detections_equal_oracle(name: str) -> None:
 def test_known_differences_are_still_differences() -> None:
     """The documented DNS difference is real (if trafex catches up, the list must shrink)."""
     name = "zeek__dns-inverse-query.pcap"
-    path = _need(name)
+    path = _need(name, "dns.tsv")
     detector = DnsDetector(DnsConfig(), Blocklist(["[4.3.2.1]"]))
     assert run_sensor(path, SensorConfig(), detectors=[detector]) == []

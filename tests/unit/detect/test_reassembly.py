@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from trafex.detect.reassembly import FragmentCache
+from trafex.detect.decode.reassembly import FragmentCache
 
 
 def test_out_of_order_fragments_complete_once() -> None:

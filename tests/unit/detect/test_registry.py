@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from trafex.detect.registry import REGISTRY
+from trafex.detect.detectors.registry import REGISTRY
 
 
 def test_every_detector_builds_from_a_minimal_table() -> None:

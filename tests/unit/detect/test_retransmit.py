@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from trafex.detect import ConfigError
+from trafex.detect.detectors.retransmit import RetransmitConfig, RetransmitDetector, from_config
 from trafex.detect.packet import PacketView
-from trafex.detect.retransmit import RetransmitConfig, RetransmitDetector, from_config
 
 
 def _pkt(sport: int) -> PacketView:
@@ -53,6 +53,7 @@ def test_repeats_while_the_direction_keeps_retransmitting() -> None:
 
 
 def test_repeat_after_zero_reports_once() -> None:
+    """With repeat_after = 0 a direction is reported once, however long it retransmits."""
     det = RetransmitDetector(RetransmitConfig(threshold=1, repeat_after=0))
     fired = [len(det.on_retransmission(_at(1234, 100.0 * n), n)) for n in range(1, 6)]
     assert fired == [1, 0, 0, 0, 0]

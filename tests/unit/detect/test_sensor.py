@@ -16,7 +16,7 @@ from trafex.detect import (
 )
 from trafex.detect.packet import PacketView
 
-from .helpers import write_pcap
+from .helpers import first_records_bytes, write_pcap
 from .tcpscenarios import SCENARIOS
 
 
@@ -73,9 +73,11 @@ def test_reload_and_progress_are_called(tmp_path: Path) -> None:
     assert seen and seen[-1].packets == 17
 
 
-def test_stop_ends_the_run(tmp_path: Path) -> None:
-    """stop() before running ends the run after the first chunk."""
+def test_stop_ends_the_run_after_the_first_chunk(tmp_path: Path) -> None:
+    """stop() before running ends the run after the first chunk read: here the first
+    three of the file's 17 records."""
+    path = _capture(tmp_path)
     sensor = Sensor(SensorConfig())
     sensor.stop()
-    stats = sensor.run(CaptureFile(_capture(tmp_path)), print)
-    assert stats.packets <= 17
+    stats = sensor.run(CaptureFile(path, chunk_size=first_records_bytes(path, 3)), print)
+    assert stats.packets == 3

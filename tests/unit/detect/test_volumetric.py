@@ -10,7 +10,7 @@ import pytest
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 
 from trafex.detect import ConfigError, SensorConfig
-from trafex.detect.volumetric import VolumetricConfig, VolumetricEvidence
+from trafex.detect.detectors.volumetric import VolumetricConfig, VolumetricEvidence
 
 from .dnsscenarios import eth
 from .helpers import run_sensor, write_pcap
@@ -107,6 +107,7 @@ def test_a_flood_that_goes_on_is_reported_again(tmp_path: Path) -> None:
 
 
 def test_repeat_after_zero_reports_a_flood_once(tmp_path: Path) -> None:
+    """With repeat_after = 0 a flood is reported once, however long it goes on."""
     pkts = _flood(25 * 150, 150.0, UDP(sport=1, dport=2))
     path = write_pcap(tmp_path / "long.pcap", pkts)
     config = _config({"window": 2.0, "repeat_after": 0, "default": {"udp_pps": 100}})
@@ -114,6 +115,8 @@ def test_repeat_after_zero_reports_a_flood_once(tmp_path: Path) -> None:
 
 
 def test_a_new_flood_after_a_repeat_is_not_a_repeat(tmp_path: Path) -> None:
+    """A flood that starts after the previous one ended (its rate fell under the
+    threshold) is new: its first detection is not a repeat."""
     first = _flood(15 * 150, 150.0, UDP(sport=1, dport=2))
     second = _flood(300, 150.0, UDP(sport=1, dport=2))
     for p in second:

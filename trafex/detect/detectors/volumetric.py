@@ -35,7 +35,7 @@ from trafex.detect.confkeys import (
     get_table,
 )
 from trafex.detect.detection import Detection, JSONValue
-from trafex.detect.detector import NOTHING, DetectorBase, Interests
+from trafex.detect.detectors.base import NOTHING, DetectorBase, Interests
 from trafex.detect.errors import ConfigError
 from trafex.detect.packet import PROTO_NAMES, PacketView, addr_to_str
 
@@ -44,6 +44,9 @@ KINDS = ("all", "tcp-syn", "udp", "icmp", "fragment")
 _PREFIX = {"all": "", "tcp-syn": "syn_", "udp": "udp_", "icmp": "icmp_", "fragment": "frag_"}
 THRESHOLD_KEYS = tuple(f"{_PREFIX[k]}{m}" for k in KINDS for m in ("pps", "bps"))
 _INF = float("inf")
+# Counter index (in the order of THRESHOLD_KEYS, pps then bps) of each kind that is
+# told by the IP protocol alone: UDP, ICMP and ICMPv6 (TCP SYN and fragments are not).
+_KIND_OF_PROTO = {17: 4, 1: 6, 58: 6}
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,12 +269,8 @@ class VolumetricDetector(DetectorBase):
             k = 8
         elif proto == 6:
             k = 2 if pkt.tcp_flags & 0x12 == 0x02 else 0
-        elif proto == 17:
-            k = 4
-        elif proto in {1, 58}:
-            k = 6
         else:
-            k = 0
+            k = _KIND_OF_PROTO.get(proto, 0)
         c = host.cur
         w = host.win
         c[0] += 1

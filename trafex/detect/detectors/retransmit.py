@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from trafex.detect.confkeys import Table, check_keys, get_float, get_int
 from trafex.detect.detection import Detection, FlowDirection, JSONValue
-from trafex.detect.detector import NOTHING, DetectorBase, Interests
+from trafex.detect.detectors.base import NOTHING, DetectorBase, Interests
 from trafex.detect.packet import PROTO_NAMES, PacketView, addr_to_str
 
 NAME = "retransmit"

@@ -15,12 +15,13 @@ import mmap
 import select
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Generator
 from pathlib import Path
 
 import structlog
 
-from trafex.detect.decode import LINKTYPE_ETHERNET, LINKTYPE_RAW, FrameHandler
+from trafex.detect.capture.frames import Chunk, Frames
+from trafex.detect.capture.linktypes import LINKTYPE_ETHERNET, LINKTYPE_RAW
 from trafex.detect.errors import LiveCaptureError
 
 log = structlog.get_logger("trafex.detect.live")
@@ -67,7 +68,7 @@ def attach_bpf(sock: socket.socket, program: bytes) -> None:
 
 
 class LiveInterface:
-    """A packet source reading one interface until stopped."""
+    """A packet source reading one interface until stopped (see :meth:`chunks`)."""
 
     def __init__(
         self,
@@ -88,7 +89,6 @@ class LiveInterface:
         self.idle_stop_s = idle_stop_s
         self.packets = 0
         self.bad = 0
-        self.kernel_packets = 0
         self._drops = 0
         self._sock: socket.socket | None = None
         self.linktype = self._linktype()
@@ -116,9 +116,8 @@ class LiveInterface:
             raw = sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, _STATS_V3.size)
         except OSError:
             return
-        packets, drops, _freeze = _STATS_V3.unpack_from(raw)
-        self.kernel_packets += packets  # the kernel resets its counters on each read
-        self._drops += drops
+        _packets, drops, _freeze = _STATS_V3.unpack_from(raw)
+        self._drops += drops  # the kernel resets its counters on each read
 
     def open(self) -> socket.socket:
         try:
@@ -147,61 +146,73 @@ class LiveInterface:
             raise LiveCaptureError(f"{self.interface}: {exc.strerror or exc}") from exc
         self._sock = sock
         self._read_stats()  # start the counters from zero
-        self.kernel_packets = 0
         self._drops = 0
         return sock
 
-    def run(
-        self, handler_for: Callable[[int], FrameHandler], on_chunk: Callable[[int, int], bool]
-    ) -> None:
+    def chunks(self) -> Generator[Chunk, None, None]:
+        """One chunk per block of the ring, as the kernel hands them over; an empty one
+        when none came for a while (so that the sensor can tick and stop)."""
         sock = self._sock or self.open()
-        handle = handler_for(self.linktype)
         size = self.block_size * self.blocks
         ring = mmap.mmap(sock.fileno(), size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
         poller = select.poll()
         poller.register(sock.fileno(), select.POLLIN | select.POLLERR)
         block = 0
-        packets = 0
         ts = 0
         idle_ms = 0.0
-        unpack_block = _BLOCK_HDR.unpack_from
-        unpack_pkt = _PKT_HDR.unpack_from
+        self.packets = 0
         try:
             while True:
                 boff = block * self.block_size
-                _v, _p, status, num, first, blen, _seq = unpack_block(ring, boff)
-                if not status & TP_STATUS_USER:
-                    if not on_chunk(packets, ts):
-                        return
+                frames = self._block(ring, boff)
+                if frames is None:
+                    yield Chunk((), ts)
                     if not poller.poll(100):
                         idle_ms += 100
                         if self.idle_stop_s is not None and idle_ms >= self.idle_stop_s * 1000:
                             return
                     continue
                 idle_ms = 0.0
-                # One block: a contiguous run of frames, each behind a tpacket3_hdr.
-                buf = ring[boff : boff + max(blen, first)]
-                off = first
-                for _ in range(num):
-                    nxt, sec, nsec, snaplen, wirelen, _st, mac = unpack_pkt(buf, off)
-                    ts = sec * 1_000_000_000 + nsec
-                    handle(buf, off + mac, snaplen, wirelen, ts)
-                    packets += 1
-                    off += nxt
-                struct.pack_into("=I", ring, boff + 8, TP_STATUS_KERNEL)
+                struct.pack_into("=I", ring, boff + 8, TP_STATUS_KERNEL)  # copied: give back
                 block = (block + 1) % self.blocks
-                self.packets = packets
-                if not on_chunk(packets, ts):
-                    return
-                if self.max_packets is not None and packets >= self.max_packets:
+                if len(frames):
+                    self.packets += len(frames)
+                    ts = frames.lists()[3][-1]
+                yield Chunk((frames,), ts)
+                if self.max_packets is not None and self.packets >= self.max_packets:
                     return
         finally:
-            self.packets = packets
             self._read_stats()
             poller.unregister(sock.fileno())
             ring.close()
             sock.close()
             self._sock = None
             log.info(
-                "live.stopped", interface=self.interface, packets=packets, kernel_drops=self._drops
+                "live.stopped",
+                interface=self.interface,
+                packets=self.packets,
+                kernel_drops=self._drops,
             )
+
+    def _block(self, ring: mmap.mmap, boff: int) -> Frames | None:
+        """The frames of the ring's block at ``boff`` (a copy), or None when the kernel
+        has not handed it over yet: a contiguous run of frames, each behind a
+        ``tpacket3_hdr``."""
+        _v, _p, status, num, first, blen, _seq = _BLOCK_HDR.unpack_from(ring, boff)
+        if not status & TP_STATUS_USER:
+            return None
+        buf = ring[boff : boff + max(blen, first)]
+        unpack = _PKT_HDR.unpack_from
+        offsets: list[int] = []
+        caplens: list[int] = []
+        wirelens: list[int] = []
+        times: list[int] = []
+        off = first
+        for _ in range(num):
+            nxt, sec, nsec, snaplen, wirelen, _st, mac = unpack(buf, off)
+            offsets.append(off + mac)
+            caplens.append(snaplen)
+            wirelens.append(wirelen)
+            times.append(sec * 1_000_000_000 + nsec)
+            off += nxt
+        return Frames(buf, self.linktype, lists=(offsets, caplens, wirelens, times))

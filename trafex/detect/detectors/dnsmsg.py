@@ -110,10 +110,6 @@ def _name(msg: bytes, off: int, size: int) -> tuple[str, int]:
     return ".".join(labels), (after if after >= 0 else off)
 
 
-def is_response(msg: bytes) -> bool:
-    return len(msg) >= 4 and msg[2] & 0x80 != 0
-
-
 def parse_response(msg: bytes) -> DnsResponse | None:
     """Parse a DNS response; ``None`` when it is not one or has no complete question."""
     size = len(msg)
@@ -123,20 +119,40 @@ def parse_response(msg: bytes) -> DnsResponse | None:
     if not flags & 0x8000 or qdcount == 0:
         return None
     try:
-        qname, off = _name(msg, 12, size)
-        if off + 4 > size:
-            raise _TruncatedError
-        qtype = (msg[off] << 8) | msg[off + 1]
-        off += 4
-        for _ in range(qdcount - 1):
-            _skip, off = _name(msg, off, size)
-            off += 4
-            if off > size:
-                raise _TruncatedError
+        qname, qtype, off = _question(msg, qdcount, size)
     except _TruncatedError:
         return None
     answers: list[Answer] = []
-    complete = True
+    complete = _answers(msg, off, ancount, size, answers)
+    return DnsResponse(
+        ident=ident,
+        qname=qname,
+        qtype=qtype,
+        rcode=flags & 0x0F,
+        truncated_flag=bool(flags & 0x0200),
+        answers=tuple(answers),
+        complete=complete,
+    )
+
+
+def _question(msg: bytes, qdcount: int, size: int) -> tuple[str, int, int]:
+    """The first question's name and type, and the offset after every question."""
+    qname, off = _name(msg, 12, size)
+    if off + 4 > size:
+        raise _TruncatedError
+    qtype = (msg[off] << 8) | msg[off + 1]
+    off += 4
+    for _ in range(qdcount - 1):
+        _skip, off = _name(msg, off, size)
+        off += 4
+        if off > size:
+            raise _TruncatedError
+    return qname, qtype, off
+
+
+def _answers(msg: bytes, off: int, ancount: int, size: int, out: list[Answer]) -> bool:
+    """Add the A, AAAA and CNAME answers from ``off`` to ``out``; False when the message
+    is cut before its last answer (``out`` then holds those before the cut)."""
     try:
         for _ in range(ancount):
             owner, off = _name(msg, off, size)
@@ -156,16 +172,8 @@ def parse_response(msg: bytes) -> DnsResponse | None:
             else:
                 off = end
                 continue
-            answers.append(Answer(owner.lower(), rtype, value))
+            out.append(Answer(owner.lower(), rtype, value))
             off = end
     except _TruncatedError:
-        complete = False
-    return DnsResponse(
-        ident=ident,
-        qname=qname,
-        qtype=qtype,
-        rcode=flags & 0x0F,
-        truncated_flag=bool(flags & 0x0200),
-        answers=tuple(answers),
-        complete=complete,
-    )
+        return False
+    return True

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 import structlog
 
-from trafex.detect.blocklist import Blocklist
 from trafex.detect.confkeys import Table, check_keys, get_int, get_int_list, get_str
 from trafex.detect.detection import Detection, FlowDirection, JSONValue
-from trafex.detect.detector import NOTHING, DetectorBase, Interests
-from trafex.detect.dnsmsg import DnsResponse, parse_response
+from trafex.detect.detectors.base import NOTHING, DetectorBase, Interests
+from trafex.detect.detectors.blocklist import Blocklist
+from trafex.detect.detectors.dnsmsg import DnsResponse, parse_response
 from trafex.detect.errors import ConfigError
 from trafex.detect.packet import TCP_FIN, TCP_RST, TCP_SYN, PacketView, addr_to_str
 

@@ -5,7 +5,8 @@ for that: every IP packet, the payload of UDP/TCP packets on some ports, or the
 TCP segments that Wireshark's sequence analysis flags as retransmissions. Each
 hook returns the detections it makes (usually the shared empty tuple). A new
 detector (TTL priority, plain-HTTP requests, ...) is one module with one class
-and a ``from_config`` function registered in :mod:`trafex.detect.registry`.
+and a ``from_config`` function registered in
+:mod:`trafex.detect.detectors.registry`.
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from trafex.detect import dns, retransmit, volumetric
 from trafex.detect.confkeys import Table
-from trafex.detect.detector import Detector
+from trafex.detect.detectors import dns, retransmit, volumetric
+from trafex.detect.detectors.base import Detector
 
 Factory = Callable[[Table], Detector]
 

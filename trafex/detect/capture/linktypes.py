@@ -1,0 +1,24 @@
+"""Link-layer header types of capture formats (https://www.tcpdump.org/linktypes.html).
+
+The upper 4 bits of a pcap header's link type are flags (FCS length); compare
+``linktype & LINKTYPE_MASK``.
+"""
+
+LINKTYPE_MASK = 0x0FFFFFFF
+
+LINKTYPE_NULL = 0
+LINKTYPE_ETHERNET = 1
+LINKTYPE_PPP = 9
+LINKTYPE_FDDI = 10
+LINKTYPE_RAW_BSD = 12
+LINKTYPE_RAW_BSD2 = 14
+LINKTYPE_PPP_HDLC = 50
+LINKTYPE_RAW = 101
+LINKTYPE_IEEE802_11 = 105
+LINKTYPE_LOOP = 108
+LINKTYPE_LINUX_SLL = 113
+LINKTYPE_IEEE802_11_RADIOTAP = 127
+LINKTYPE_IPV4 = 228
+LINKTYPE_IPV6 = 229
+LINKTYPE_NFLOG = 239
+LINKTYPE_LINUX_SLL2 = 276
