@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 import threading
 from pathlib import Path
@@ -17,6 +16,7 @@ from trafex.enforce import nftables, routing
 from trafex.enforce.config import EnforceConfig, load_enforce_config
 from trafex.enforce.daemon import Enforcer, read_state
 from trafex.model.errors import TrafexError
+from trafex.stopping import stop_event
 
 EXAMPLES = """examples:
   trafex enforce run --config /etc/trafex/enforce.toml
@@ -73,14 +73,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     logs.configure(args.log_level, args.log_format)
     enforcer = Enforcer(load_enforce_config(args.config))
-    done = threading.Event()
-
-    def _signal(signum: int, frame: object) -> None:
-        done.set()
-        enforcer.wake()
-
-    signal.signal(signal.SIGTERM, _signal)
-    signal.signal(signal.SIGINT, _signal)
+    done = stop_event("enforce", also=enforcer.wake)
     try:
         enforcer.start()
     except (TrafexError, OSError) as error:

@@ -27,6 +27,7 @@ from trafex.control.controller import Controller
 from trafex.control.events import Event, EventBus, EventKind
 from trafex.control.status import SidecarStatus, Status
 from trafex.control.store import Store, StoreError
+from trafex.stopping import stop_event
 
 log = structlog.get_logger("trafexd")
 
@@ -264,14 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"trafexd: {error}", file=sys.stderr)
         return 2
 
-    done = threading.Event()
-
-    def _signal(signum: int, frame: object) -> None:
-        log.info("trafexd.signal", signal=signal.Signals(signum).name)
-        done.set()
-
-    signal.signal(signal.SIGTERM, _signal)
-    signal.signal(signal.SIGINT, _signal)
+    done = stop_event("trafexd")
     try:
         daemon.start()
     except (SidecarError, ListenError) as error:

@@ -11,12 +11,12 @@ import grp
 import json
 import os
 import shutil
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from trafex.lab import netns
 from trafex.lab.procs import Proc, spawn
 from trafex.model.errors import TrafexError
 
@@ -89,19 +89,8 @@ def vtysh(rundir: Path, command: str, timeout: float = 10.0) -> str:
     binary = vtysh_binary()
     if binary is None:
         raise FrrError("vtysh not found")
-    try:
-        done = subprocess.run(
-            [binary, "--vty_socket", str(rundir), "-c", command],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as error:
-        raise FrrError(f"vtysh {command!r}: {error}") from None
-    if done.returncode != 0:
-        raise FrrError(f"vtysh {command!r}: {(done.stderr or done.stdout).strip()}")
-    return done.stdout
+    argv = [binary, "--vty_socket", str(rundir), "-c", command]
+    return netns.command(argv, f"vtysh {command!r}", FrrError, timeout)
 
 
 def vtysh_json(rundir: Path, command: str) -> Any:

@@ -53,22 +53,25 @@ def create(namespace: str, sysctls: dict[str, str]) -> None:
         run_in(namespace, ["sysctl", "-q", "-w", *(f"{k}={v}" for k, v in sysctls.items())])
 
 
-def run_in(namespace: str, argv: Sequence[str], timeout: float = 10.0) -> str:
-    """Run a short command inside ``namespace``; its stdout, or :class:`NetnsError`."""
+def command(argv: Sequence[str], what: str, error: type[TrafexError], timeout: float = 10.0) -> str:
+    """Run a short command; its stdout, or ``error`` naming ``what`` and the last line
+    the command printed."""
     try:
         done = subprocess.run(
-            [*exec_prefix(namespace), *argv],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
+            list(argv), capture_output=True, text=True, timeout=timeout, check=False
         )
-    except (OSError, subprocess.TimeoutExpired) as error:
-        raise NetnsError(f"{namespace}: {' '.join(argv)}: {error}") from None
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise error(f"{what}: {exc}") from None
     if done.returncode != 0:
         why = (done.stderr or done.stdout).strip().splitlines()
-        raise NetnsError(f"{namespace}: {' '.join(argv)}: {why[-1] if why else done.returncode}")
+        raise error(f"{what}: {why[-1] if why else f'exit {done.returncode}'}")
     return done.stdout
+
+
+def run_in(namespace: str, argv: Sequence[str], timeout: float = 10.0) -> str:
+    """Run a short command inside ``namespace``; its stdout, or :class:`NetnsError`."""
+    what = f"{namespace}: {' '.join(argv)}"
+    return command([*exec_prefix(namespace), *argv], what, NetnsError, timeout)
 
 
 def veth(
