@@ -115,12 +115,12 @@ class Rig:
         return wait_for(check, timeout, f"the enforcer's rules to be {sorted(texts)}", self.logs)
 
     def crash_enforcer(self) -> None:
-        """SIGKILL the enforcer and its gobgpd: nothing cleans up after them."""
-        for pid in pids_in(self.ns.namespace):
-            os.kill(pid, signal.SIGKILL)
-        if self.enforcer is not None:
-            self.enforcer.wait(timeout=10)
-            self.enforcer = None
+        """SIGKILL the enforcer: nothing cleans up after it, and its gobgpd (in a session
+        of its own) keeps running with the old session and paths."""
+        assert self.enforcer is not None
+        os.kill(self.enforcer.pid, signal.SIGKILL)
+        self.enforcer.wait(timeout=10)
+        self.enforcer = None
 
     def stop_enforcer(self) -> None:
         if self.enforcer is not None and self.enforcer.poll() is None:
@@ -197,8 +197,9 @@ def _send_udp(rig: Rig, address: str, port: int, count: int) -> None:
 def test_rules_from_bgp_are_enforced_withdrawn_and_rebuilt_after_a_crash(rig: Rig) -> None:
     """Three rules (IPv6 discard, IPv6 rate-limit, IPv4 discard) reach the enforcer over
     BGP and count real packets; a withdraw removes exactly its rule and keeps the others'
-    counters; after a crash (enforcer and gobgpd SIGKILLed, their nftables table left
-    stale) and a withdraw meanwhile, a restart holds exactly what BGP holds."""
+    counters; after a crash (the enforcer SIGKILLed, its nftables table and its gobgpd
+    left behind) and a withdraw meanwhile, a restart stops the stale gobgpd and holds
+    exactly what BGP holds."""
     ns = rig.ns
     discard6 = f"destination {ns.router_v6}/128 protocol =udp destination-port =5001 discard"
     limit6 = (
@@ -234,6 +235,7 @@ def test_rules_from_bgp_are_enforced_withdrawn_and_rebuilt_after_a_crash(rig: Ri
     begin = time.monotonic()
     rules = rig.wait_rules({discard4}, timeout=30)
     print(f"rebuilt from BGP {time.monotonic() - begin:.1f} s after the restart")
+    assert "sidecar.stale" in rig.logs()
     _send_udp(rig, ns.router_v6, 5002, 5)
     assert set(rig.rules()) == {discard4}
 

@@ -7,6 +7,7 @@ the store into it: GoBGP forgets injected paths when it restarts.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -51,6 +52,7 @@ class Sidecar:
         self.on_down = on_down
         self.learn = learn  # accept peers' paths, announce nothing (trafex enforce)
         self.config_path = workdir / "gobgpd.toml"
+        self.pid_path = workdir / "gobgpd.pid"
         self.log_path = workdir / "gobgpd.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.restarts = 0
@@ -109,6 +111,7 @@ class Sidecar:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # a backgrounded gobgpd without it stops at once
             )
+        self.pid_path.write_text(f"{self.process.pid}\n")
         log.info("sidecar.started", pid=self.process.pid, api=self.gobgp.api)
 
     def _log_tail(self, lines: int = 5) -> str:
@@ -137,6 +140,7 @@ class Sidecar:
     def start(self) -> None:
         """Start (or find) the sidecar and wait for its API; then supervise it."""
         if self.gobgp.manage:
+            self._stop_stale()
             self._check_api_port_free()
             self._spawn()
             try:
@@ -149,6 +153,27 @@ class Sidecar:
         self.healthy = True
         self._thread = threading.Thread(target=self._supervise, name="sidecar", daemon=True)
         self._thread.start()
+
+    def _stop_stale(self) -> None:
+        """End a gobgpd that a killed owner left running on this workdir's config (it
+        runs in its own session, so it outlives its parent): the PID file names it, and
+        its command line must name our config file, so nobody else's gobgpd is touched."""
+        try:
+            pid = int(self.pid_path.read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            return
+        if str(self.config_path).encode() not in cmdline:
+            return
+        log.warning("sidecar.stale", pid=pid, action="stopping it")
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        for _ in range(50):
+            if not Path(f"/proc/{pid}").exists():
+                return
+            time.sleep(0.1)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
     def _check_api_port_free(self) -> None:
         try:
@@ -231,4 +256,5 @@ class Sidecar:
             self._thread.join(timeout=5)
         if self.gobgp.manage:
             self._terminate()
+            self.pid_path.unlink(missing_ok=True)
             log.info("sidecar.stopped", pid=self.pid)

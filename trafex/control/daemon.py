@@ -8,9 +8,6 @@ trafexd --check-config FILE      check a config file and exit (non-zero on error
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
-import signal
 import sys
 import threading
 from pathlib import Path
@@ -136,9 +133,7 @@ class Daemon:
             log.error("store.skipped", problem=problem)
         flows, routes = self.controller.counts()
         log.info("store.loaded", flows=flows, routes=routes, path=str(self.store.path))
-        self._kill_stale_sidecar()
         self.sidecar.start()
-        self._write_pidfile()
         try:
             self.controller.expire()  # what expired while trafexd was down
         except SidecarError as error:
@@ -190,34 +185,6 @@ class Daemon:
             peers=peers,
         )
 
-    def _pidfile(self) -> Path:
-        return self.config.state.dir / "gobgpd" / "gobgpd.pid"
-
-    def _write_pidfile(self) -> None:
-        if self.sidecar.pid:
-            self._pidfile().write_text(f"{self.sidecar.pid}\n")
-
-    def _kill_stale_sidecar(self) -> None:
-        """A gobgpd left by a trafexd that was killed (it runs in its own session)."""
-        if not self.config.gobgp.manage:
-            return
-        try:
-            pid = int(self._pidfile().read_text())
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except (OSError, ValueError):
-            return
-        if str(self.sidecar.config_path).encode() in cmdline:
-            log.warning("sidecar.stale", pid=pid, action="stopping it")
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-            for _ in range(50):
-                if not Path(f"/proc/{pid}").exists():
-                    break
-                self.stop_event.wait(0.1)
-            else:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-
     def stop(self) -> None:
         self.stop_event.set()
         if self.server is not None:
@@ -225,8 +192,6 @@ class Daemon:
         self.events.close()
         self.controller.close()
         self.sidecar.stop()
-        with contextlib.suppress(OSError):
-            self._pidfile().unlink()
         self.client.close()
         self.store.close()
         log.info("trafexd.stopped")
