@@ -581,3 +581,15 @@ def test_rule_dict_shape() -> None:
     discard = rule_dict(parse_rule("ipv6 flow-label =5 discard"))["actions"]
     expected_discard = (True, None)
     assert expected_discard == (discard["discard"], discard["rate_limit"])
+
+
+def test_bad_prefixes_are_named_not_taken_for_a_family_mix() -> None:
+    """A /129 and a word where prefixes belong are reported as what they are, both of
+    them, naming the first part; not as "mixes IPv4 and IPv6 prefixes"."""
+    with pytest.raises(ValidationError) as caught:
+        parse_rule("source 3001:1:a::10/129 destination x redirect 6:302")
+    assert caught.value.field == "source"
+    assert (
+        str(caught.value)
+        == "source: not a prefix: '3001:1:a::10/129'; destination: not a prefix: 'x'"
+    )

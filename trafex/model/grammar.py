@@ -21,6 +21,7 @@ first-fragment last-fragment not-a-fragment``.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -279,10 +280,41 @@ def parse_component(keyword: str, values: Sequence[str], family: Family) -> tupl
     return parse_numeric(values, keyword, _value_names(keyword, family))
 
 
-def _infer_family(parsed: _Parsed, hint: Family | None) -> Family:
+def _prefix(name: str, prefix_text: str, offset: int | None) -> FlowPrefix:
+    """One prefix component; a bare address is a host prefix of its own family."""
+    text = prefix_text
+    if "/" not in prefix_text:
+        try:
+            address = ipaddress.ip_address(prefix_text)
+        except ValueError:
+            raise ValidationError(f"not a prefix: {prefix_text!r}", field=name) from None
+        text = f"{prefix_text}/{address.max_prefixlen}"
+    if offset is not None:
+        text = f"{text}/{offset}"
+    return FlowPrefix.parse(text, field_name=name)
+
+
+def _parse_prefixes(parsed: _Parsed) -> dict[str, FlowPrefix]:
+    """Every prefix, each checked on its own first, so that an error names the bad
+    parts (all of them) rather than a family mix they only seem to make."""
+    out: dict[str, FlowPrefix] = {}
+    errors: list[ValidationError] = []
+    for name, (prefix_text, offset) in parsed.prefixes.items():
+        try:
+            out[name] = _prefix(name, prefix_text, offset)
+        except ValidationError as error:
+            errors.append(error)
+    if errors:
+        first, *others = errors
+        rest = "".join(f"; {other}" for other in others)
+        raise ValidationError(first.message + rest, field=first.field)
+    return out
+
+
+def _infer_family(parsed: _Parsed, prefixes: dict[str, FlowPrefix], hint: Family | None) -> Family:
     families = set()
-    for name, (prefix, _) in parsed.prefixes.items():
-        families.add(Family.IPV6 if ":" in prefix else Family.IPV4)
+    for name, prefix in prefixes.items():
+        families.add(prefix.family)
         if len(families) > 1:
             raise ValidationError("mixes IPv4 and IPv6 prefixes", field=name)
     explicit = parsed.family or hint
@@ -297,17 +329,9 @@ def _infer_family(parsed: _Parsed, hint: Family | None) -> Family:
 
 
 def _build_match(parsed: _Parsed, hint: Family | None) -> FlowMatch:
-    family = _infer_family(parsed, hint)
-    kwargs: dict[str, object] = {}
-    for name, (prefix_text, offset) in parsed.prefixes.items():
-        text = f"{prefix_text}/{offset}" if offset is not None else prefix_text
-        if "/" not in prefix_text:
-            bits = 128 if family is Family.IPV6 else 32
-            text = f"{prefix_text}/{bits}" + (f"/{offset}" if offset is not None else "")
-        try:
-            kwargs[name] = FlowPrefix.parse(text, field_name=name)
-        except ValidationError as error:
-            raise ValidationError(error.message, field=name) from None
+    prefixes = _parse_prefixes(parsed)
+    family = _infer_family(parsed, prefixes, hint)
+    kwargs: dict[str, object] = dict(prefixes)
     for keyword, values in parsed.components.items():
         kwargs[COMPONENT[keyword].attribute] = parse_component(keyword, values, family)
     return FlowMatch(family, **kwargs)  # type: ignore[arg-type]
