@@ -186,3 +186,16 @@ FRAGMENT_DONT = 0x01
 FRAGMENT_IS = 0x02
 FRAGMENT_FIRST = 0x04
 FRAGMENT_LAST = 0x08
+
+# The fragment component's bits by name (RFC 8955 §4.2.2.12), in rendering order.
+FRAGMENT_NAMES = {
+    "dont-fragment": FRAGMENT_DONT,
+    "df": FRAGMENT_DONT,
+    "is-fragment": FRAGMENT_IS,
+    "isf": FRAGMENT_IS,
+    "first-fragment": FRAGMENT_FIRST,
+    "ff": FRAGMENT_FIRST,
+    "last-fragment": FRAGMENT_LAST,
+    "lf": FRAGMENT_LAST,
+}
+FRAGMENT_ORDER = ("dont-fragment", "is-fragment", "first-fragment", "last-fragment")
