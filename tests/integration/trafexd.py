@@ -115,7 +115,7 @@ class Trafexd:
                 [
                     sys.executable,
                     "-m",
-                    "trafex.control.daemon",
+                    "trafex.cli.trafexd",
                     "--config",
                     str(self.config_path),
                     "--log-format",

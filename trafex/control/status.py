@@ -1,6 +1,6 @@
 """A snapshot of trafexd's state, as ``trafex-ctl status`` shows it.
 
-The daemon builds it (:meth:`trafex.control.daemon.Daemon.status`) from the sidecar, the
+The daemon builds it (:meth:`trafex.cli.trafexd.Daemon.status`) from the sidecar, the
 controller and gobgpd's peers; the API's servicer only translates it, and the typed
 client hands the same dataclasses back to its caller.
 """
