@@ -9,6 +9,7 @@ stale rule. Every process is ended by PID and the namespace removed, even on fai
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import shutil
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from netns import NetnsError, VethNamespace
+from netns import NetnsError, VethNamespace, run_ip
 from trafexd import Trafexd, free_port, wait_for
 
 from trafex.lab.netns import pids_in
@@ -38,6 +39,7 @@ class Rig:
     trafexd: Trafexd
     config: Path
     workdir: Path
+    target6: str  # a second address in the namespace: the neighbor itself is protected
     enforcer: subprocess.Popen[bytes] | None = None
 
     def logs(self) -> str:
@@ -149,6 +151,17 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
     rig: Rig | None = None
     try:
         ns.create()
+        target6 = str(ipaddress.IPv6Address(ns.router_v6) + 16)
+        run_ip(
+            "-6",
+            "addr",
+            "add",
+            f"{target6}/64",
+            "dev",
+            ns.router_ifname,
+            "nodad",
+            namespace=ns.namespace,
+        )
         trafexd = Trafexd(
             tmp_path / "trafexd",
             [(ns.router_v6, 65000, ns.host_v6, ["ipv6-flowspec", "ipv4-flowspec"])],
@@ -164,7 +177,7 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
             f'[state]\ndir = "{tmp_path / "enforce"}"\n'
             '[enforce]\ntable = "trafex_test"\n'
         )
-        rig = Rig(ns, trafexd, config, tmp_path)
+        rig = Rig(ns, trafexd, config, tmp_path, target6)
         rig.start_enforcer()
 
         def established() -> bool | None:
@@ -201,9 +214,9 @@ def test_rules_from_bgp_are_enforced_withdrawn_and_rebuilt_after_a_crash(rig: Ri
     left behind) and a withdraw meanwhile, a restart stops the stale gobgpd and holds
     exactly what BGP holds."""
     ns = rig.ns
-    discard6 = f"destination {ns.router_v6}/128 protocol =udp destination-port =5001 discard"
+    discard6 = f"destination {rig.target6}/128 protocol =udp destination-port =5001 discard"
     limit6 = (
-        f"destination {ns.router_v6}/128 source {ns.host_v6}/128 protocol =udp "
+        f"destination {rig.target6}/128 source {ns.host_v6}/128 protocol =udp "
         "destination-port =5002 rate-limit 1000"
     )
     discard4 = f"destination {ns.router_v4}/32 protocol =udp destination-port =5003 discard"
@@ -213,10 +226,10 @@ def test_rules_from_bgp_are_enforced_withdrawn_and_rebuilt_after_a_crash(rig: Ri
     assert rules[discard6]["branches"] == 1
 
     begin = time.monotonic()
-    _send_udp(rig, ns.router_v6, 5001, 20)
-    _send_udp(rig, ns.router_v6, 5002, 30)
+    _send_udp(rig, rig.target6, 5001, 20)
+    _send_udp(rig, rig.target6, 5002, 30)
     _send_udp(rig, ns.router_v4, 5003, 10)
-    _send_udp(rig, ns.router_v6, 5009, 10)  # no rule: counted nowhere
+    _send_udp(rig, rig.target6, 5009, 10)  # no rule: counted nowhere
     rules = rig.rules()
     assert (
         rules[discard6]["packets"],
@@ -236,14 +249,14 @@ def test_rules_from_bgp_are_enforced_withdrawn_and_rebuilt_after_a_crash(rig: Ri
     rules = rig.wait_rules({discard4}, timeout=30)
     print(f"rebuilt from BGP {time.monotonic() - begin:.1f} s after the restart")
     assert "sidecar.stale" in rig.logs()
-    _send_udp(rig, ns.router_v6, 5002, 5)
+    _send_udp(rig, rig.target6, 5002, 5)
     assert set(rig.rules()) == {discard4}
 
 
 def test_stop_removes_the_table_and_policy_routing(rig: Rig) -> None:
     """A clean stop (SIGTERM) leaves no nftables table and no trafex ip rule behind."""
-    rig.ctl("add-flow", f"destination {rig.ns.router_v6}/128 discard")
-    rig.wait_rules({f"destination {rig.ns.router_v6}/128 discard"})
+    rig.ctl("add-flow", f"destination {rig.target6}/128 discard")
+    rig.wait_rules({f"destination {rig.target6}/128 discard"})
     rig.stop_enforcer()
     tables = subprocess.run(
         [*rig.ns.exec_prefix(), "nft", "-j", "list", "tables"],

@@ -136,9 +136,9 @@ def clean(lab: tuple[FrrRouter, Trafexd]) -> Iterator[tuple[FrrRouter, Trafexd]]
     _clear(trafexd)
 
 
-def _add(trafexd: Trafexd, text: str, ttl: int = 0) -> Any:
+def _add(trafexd: Trafexd, text: str, ttl: int = 0, *, force: bool = False) -> Any:
     request = pb.AddFlowRequest(
-        flow=pb.FlowSpec(text=text), options=pb.IntentOptions(ttl_seconds=ttl)
+        flow=pb.FlowSpec(text=text), options=pb.IntentOptions(ttl_seconds=ttl, force=force)
     )
     return trafexd.stub.AddFlow(request, timeout=10)
 
@@ -151,7 +151,7 @@ def test_every_component_and_action_reaches_frr(clean: tuple[FrrRouter, Trafexd]
     """Each match component and action arrives on FRR with the value that was asked for."""
     router, trafexd = clean
     for text, _ in V4_RULES + V6_RULES:
-        _add(trafexd, text)
+        _add(trafexd, text, force=True)  # some are broad: the breadth guard needs force
     for afi, rules in (("ipv4", V4_RULES), ("ipv6", V6_RULES)):
         entries = router.wait_flowspec(afi, len(rules))  # type: ignore[arg-type]
         for (text, expected), entry in zip(rules, _sorted_like(rules, entries), strict=True):

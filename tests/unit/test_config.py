@@ -211,7 +211,7 @@ def test_listen_addresses_are_normalised() -> None:
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        ({"bgpp": {}}, "bgpp: unknown key (known: api, bgp, controller, gobgp, state)"),
+        ({"bgpp": {}}, "bgpp: unknown key (known: api, bgp, controller, gobgp, guard, state)"),
         (
             {"bgp": {"nieghbor": []}},
             "bgp.nieghbor: unknown key "

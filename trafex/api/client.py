@@ -81,7 +81,15 @@ class NoSuchIntentError(ApiError):
 
 
 class PreconditionError(ApiError):
-    """The request cannot apply as it is (an id of the other kind of intent)."""
+    """The request cannot apply as it is (an id of the other kind of intent; a guard
+    refused it: the details start ``guard NAME:``)."""
+
+    @property
+    def guard(self) -> str | None:
+        """The name of the guard that refused the request, or None."""
+        if not self.details.startswith("guard "):
+            return None
+        return self.details[len("guard ") :].split(":", 1)[0]
 
 
 class NotAnnouncedError(ApiError):

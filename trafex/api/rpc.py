@@ -51,6 +51,7 @@ def options_to_proto(options: IntentOptions) -> Any:
         ttl_seconds=max(1, round(options.ttl)) if options.ttl else 0,
         reason=options.reason,
         origin=options.origin,
+        force=options.force,
     )
 
 
@@ -59,6 +60,7 @@ def options_from_proto(message: Any) -> IntentOptions:
         ttl=float(message.ttl_seconds) if message.ttl_seconds else None,
         reason=message.reason,
         origin=message.origin or ORIGIN_API,
+        force=message.force,
     )
 
 

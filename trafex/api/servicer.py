@@ -9,6 +9,7 @@ map to status codes in one place, :func:`_abort`:
 ``NotFoundError``                       NOT_FOUND (no intent with that id, match or prefix)
 :class:`WrongKindError`                 FAILED_PRECONDITION (a route's id to DeleteFlow, ...)
 ``SidecarError``, sidecar unavailable   UNAVAILABLE + outcome DEFERRED (stored, not announced)
+``GuardError`` (a guard refused)        FAILED_PRECONDITION (guard protected, breadth)
 ``SidecarError``, sidecar refused       FAILED_PRECONDITION + outcome DEFERRED (stored)
 ``StoreError``                          INTERNAL (the store cannot be written)
 ======================================  =====================================================
@@ -29,6 +30,7 @@ from trafex.api.stubs import trafex_pb2_grpc
 from trafex.bgp.client import SidecarError
 from trafex.control.controller import IntentOptions, NotFoundError
 from trafex.control.events import EventBus
+from trafex.control.guardrails import GuardError
 from trafex.control.status import Status
 from trafex.control.store import StoreError
 from trafex.model.errors import TrafexError, ValidationError
@@ -70,6 +72,7 @@ _CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (ValidationError, grpc.StatusCode.INVALID_ARGUMENT),
     (NotFoundError, grpc.StatusCode.NOT_FOUND),
     (WrongKindError, grpc.StatusCode.FAILED_PRECONDITION),
+    (GuardError, grpc.StatusCode.FAILED_PRECONDITION),
     (StoreError, grpc.StatusCode.INTERNAL),
 )
 _KIND_NAMES = {FlowIntent: "a FlowSpec rule", RouteIntent: "a route"}

@@ -15,6 +15,7 @@ from typing import Any
 from trafex.api.client import (
     ApiError,
     IntentOptions,
+    PreconditionError,
     RefusedError,
     TrafexClient,
     UnreachableError,
@@ -167,6 +168,7 @@ def _options(args: argparse.Namespace) -> IntentOptions:
         ttl=parse_ttl(args.ttl) if args.ttl else None,
         reason=args.reason or "",
         origin=args.origin or ORIGIN_CLI,
+        force=args.force,
     )
 
 
@@ -352,6 +354,12 @@ def _intent_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ttl", help="expire after 90s, 10m, 2h, 1d (default: never)")
     parser.add_argument("--reason", help="why (shown in list and events)")
     parser.add_argument("--origin", help=f"who asks (default {ORIGIN_CLI})")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="past the breadth guard (a discard or rate-limit broader than /24 or /48, "
+        "or with no destination); logged by trafexd",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -439,7 +447,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except ApiError as error:  # NotAnnouncedError: stored, not yet announced, exit 1
         print(f"trafex-ctl: {error.details} [{error.code}]", file=sys.stderr)
-        return 2 if isinstance(error, RefusedError) else 1
+        refused = isinstance(error, RefusedError)
+        guarded = isinstance(error, PreconditionError) and error.guard is not None
+        return 2 if refused or guarded else 1
     except KeyboardInterrupt:
         return 130
     finally:

@@ -19,7 +19,7 @@ from trafex.api.server import ApiServer, ListenError
 from trafex.api.servicer import TrafexServicer
 from trafex.bgp.client import GobgpClient, SidecarError
 from trafex.bgp.sidecar import Sidecar
-from trafex.control.config import Config, ConfigError, load_config
+from trafex.control.config import Config, ConfigError, guards_of, load_config
 from trafex.control.controller import Controller
 from trafex.control.events import Event, EventBus, EventKind
 from trafex.control.status import SidecarStatus, Status
@@ -50,6 +50,7 @@ class Daemon:
             self.events,
             batch_size=config.controller.batch_size,
             max_terms=config.controller.max_terms_per_component,
+            guards=guards_of(config),
             sidecar_up=lambda: self.sidecar.healthy,
         )
         self.sidecar = Sidecar(

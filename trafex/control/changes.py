@@ -16,7 +16,7 @@ from typing import Generic, TypeVar
 
 from trafex.bgp.client import Withdrawable
 from trafex.control.events import Event, EventKind
-from trafex.control.guardrails import DEFAULT_MAX_TERMS, check_rule
+from trafex.control.guardrails import DEFAULT_MAX_TERMS, Guards, check_intent, check_rule
 from trafex.control.reconcile import Announceable
 from trafex.control.state import IntentTable, item_of
 from trafex.model.errors import ValidationError
@@ -42,6 +42,7 @@ class IntentOptions:
     ttl: float | None = None
     reason: str = ""
     origin: str = ORIGIN_API
+    force: bool = False  # past the breadth guard (logged as guard.forced)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,19 +96,24 @@ def decide_add(
     *,
     now: float,
     max_terms: int = DEFAULT_MAX_TERMS,
+    guards: Guards | None = None,
     events: bool = False,
     make_id: Callable[[str], str] = new_id,
 ) -> ChangeSet[Added]:
     """Add or update rules and routes, all or none (the first invalid one raises
     :class:`ValidationError`). A match or prefix already stored keeps its id and is
     updated; only what changes on the wire is announced. ``events``: build the
-    announced events (somebody watches)."""
+    announced events (somebody watches). ``guards``: each item passes them or the
+    first refusal raises :class:`~trafex.control.guardrails.GuardError` (None: default
+    guards)."""
+    guards = Guards() if guards is None else guards
     staged: dict[str, Intent] = {}
     changed: list[Announceable] = []
     results: list[tuple[Intent, bool]] = []
     for item, options in items:
         if isinstance(item, FlowRule):
             check_rule(item, max_terms=max_terms)
+        check_intent(item, guards, force=options.force)
         key = item.key
         existing = staged.get(key) or current.get(key)
         intent: Intent

@@ -9,13 +9,24 @@ default; the ``[bgp]`` and ``[gobgp]`` tables are :mod:`trafex.bgp.config`'s.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
 from trafex.bgp.config import BgpConfig, GobgpConfig, read_bgp
-from trafex.config import ConfigError, Parse, Range, StateConfig, Table, host_port, read_toml
+from trafex.config import (
+    ConfigError,
+    Parse,
+    Range,
+    StateConfig,
+    Table,
+    host_port,
+    read_toml,
+    str_list,
+)
+from trafex.control.guardrails import Guards
 
 __all__ = [
     "DEFAULT_API",
@@ -23,6 +34,8 @@ __all__ = [
     "Config",
     "ConfigError",
     "ControllerConfig",
+    "GuardConfig",
+    "guards_of",
     "load_config",
     "parse_config",
 ]
@@ -44,6 +57,34 @@ class ControllerConfig:
     max_terms_per_component: Annotated[int, Range(0, note="0: no limit")] = 5
 
 
+def _networks(value: Any) -> tuple[str, ...]:
+    out = []
+    for text in str_list(value):
+        try:
+            out.append(str(ipaddress.ip_network(text)))
+        except ValueError as error:
+            raise ValueError(f"not a prefix: {text!r}") from error
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class GuardConfig:
+    protected: Annotated[tuple[str, ...], Parse(_networks)] = ()
+    max_breadth_v4: Annotated[int, Range(0, 32)] = 24
+    max_breadth_v6: Annotated[int, Range(0, 128)] = 48
+
+
+def guards_of(config: Config) -> Guards:
+    """The guards of this config: ``[guard]``, and the BGP neighbors always protected."""
+    protected = [ipaddress.ip_network(p) for p in config.guard.protected]
+    protected += [ipaddress.ip_network(n.address) for n in config.bgp.neighbors]
+    return Guards(
+        protected=tuple(protected),
+        max_breadth_v4=config.guard.max_breadth_v4,
+        max_breadth_v6=config.guard.max_breadth_v6,
+    )
+
+
 @dataclass(frozen=True)
 class Config:
     bgp: BgpConfig = field(default_factory=BgpConfig)
@@ -51,6 +92,7 @@ class Config:
     gobgp: GobgpConfig = field(default_factory=GobgpConfig)
     state: StateConfig = field(default_factory=StateConfig)
     controller: ControllerConfig = field(default_factory=ControllerConfig)
+    guard: GuardConfig = field(default_factory=GuardConfig)
 
 
 def parse_config(data: Mapping[str, Any]) -> Config:

@@ -37,7 +37,7 @@ from trafex.control.executor import (
     PathClient,
     Sender,
 )
-from trafex.control.guardrails import DEFAULT_MAX_TERMS
+from trafex.control.guardrails import DEFAULT_MAX_TERMS, Guards
 from trafex.control.reconcile import (
     Announceable,
     ReconcileResult,
@@ -78,6 +78,7 @@ class Controller:
         *,
         batch_size: int = 1000,
         max_terms: int = DEFAULT_MAX_TERMS,
+        guards: Guards | None = None,
         clock: Callable[[], float] = time.time,
         sidecar_up: Callable[[], bool] = lambda: True,
         max_in_flight: int = MAX_IN_FLIGHT,
@@ -86,6 +87,7 @@ class Controller:
         self._client = client
         self._events = events
         self._max_terms = max_terms
+        self._guards = Guards() if guards is None else guards
         self._clock = clock
         self._lock = threading.RLock()
         self._table = IntentTable()
@@ -169,9 +171,13 @@ class Controller:
                 items,
                 now=self._clock(),
                 max_terms=self._max_terms,
+                guards=self._guards,
                 events=self._events.watched,
             )
             self._executor.commit(changes)
+        for item, options in items:
+            if options.force:
+                log.warning("guard.forced", key=item.key, origin=options.origin)
         self._executor.settle(changes)
         return list(changes.answer)
 
