@@ -211,7 +211,10 @@ def test_listen_addresses_are_normalised() -> None:
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        ({"bgpp": {}}, "bgpp: unknown key (known: api, bgp, controller, gobgp, guard, state)"),
+        (
+            {"bgpp": {}},
+            "bgpp: unknown key (known: api, bgp, controller, gobgp, guard, http, metrics, state)",
+        ),
         (
             {"bgp": {"nieghbor": []}},
             "bgp.nieghbor: unknown key "
@@ -222,7 +225,11 @@ def test_listen_addresses_are_normalised() -> None:
             "bgp.neighbor[0].peer_asn: unknown key (known: address, description, "
             "ebgp_multihop_ttl, families, local_address, passive, password, peer_as)",
         ),
-        ({"api": {"lisen": "127.0.0.1:1"}}, "api.lisen: unknown key (known: listen)"),
+        (
+            {"api": {"lisen": "127.0.0.1:1"}},
+            "api.lisen: unknown key (known: listen, max_concurrent_streams, "
+            "max_message_bytes, tls_cert, tls_client_ca, tls_key, token_file)",
+        ),
         (
             {"gobgp": {"managed": True}},
             "gobgp.managed: unknown key (known: api, binary, log_level, manage)",
@@ -231,7 +238,8 @@ def test_listen_addresses_are_normalised() -> None:
         (
             {"controller": {"interval": 1}},
             "controller.interval: unknown key (known: batch_size, expiry_interval, "
-            "max_terms_per_component, reconcile_interval)",
+            "graceful_restart, max_terms_per_component, on_shutdown, reconcile_interval, "
+            "restart_time)",
         ),
     ],
 )

@@ -13,7 +13,7 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from trafex.bgp.config import BgpConfig, GobgpConfig, read_bgp
 from trafex.config import (
@@ -24,6 +24,7 @@ from trafex.config import (
     Table,
     host_port,
     read_toml,
+    split_host_port,
     str_list,
 )
 from trafex.control.guardrails import Guards
@@ -35,6 +36,9 @@ __all__ = [
     "ConfigError",
     "ControllerConfig",
     "GuardConfig",
+    "HttpConfig",
+    "MetricsConfig",
+    "OriginGuardConfig",
     "guards_of",
     "load_config",
     "parse_config",
@@ -42,11 +46,39 @@ __all__ = [
 
 DEFAULT_API = "127.0.0.1:50061"
 _SECONDS = Range(above=0)
+_NO_LIMIT = Range(0, note="0: no limit")
+_MIB = 1 << 20
 
 
 @dataclass(frozen=True)
 class ApiConfig:
+    """``[api]``: trafex's gRPC API. Off loopback it needs TLS and a token (or mTLS)."""
+
     listen: Annotated[str, Parse(host_port)] = DEFAULT_API
+    tls_cert: Path | None = None  # PEM certificate chain of the server
+    tls_key: Path | None = None  # PEM private key of the server
+    tls_client_ca: Path | None = None  # PEM CA bundle: clients must present a cert (mTLS)
+    token_file: Path | None = None  # a file holding the bearer token clients must send
+    max_message_bytes: Annotated[int, Range(1024, 64 * _MIB)] = 4 * _MIB
+    max_concurrent_streams: Annotated[int, Range(1, 10_000)] = 64
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    """``[http]``: the ExaBGP-style ``POST /command`` endpoint; off unless ``listen``."""
+
+    listen: Annotated[str | None, Parse(host_port)] = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    token_file: Path | None = None
+    max_body_bytes: Annotated[int, Range(256, _MIB)] = 64 * 1024
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """``[metrics]``: Prometheus ``/metrics``; off unless ``listen``."""
+
+    listen: Annotated[str | None, Parse(host_port)] = None
 
 
 @dataclass(frozen=True)
@@ -54,7 +86,12 @@ class ControllerConfig:
     reconcile_interval: Annotated[float, _SECONDS] = 30.0
     expiry_interval: Annotated[float, _SECONDS] = 1.0
     batch_size: Annotated[int, Range(1, 100_000)] = 1000
-    max_terms_per_component: Annotated[int, Range(0, note="0: no limit")] = 5
+    max_terms_per_component: Annotated[int, _NO_LIMIT] = 5
+    # "keep": stop without withdrawing (with graceful restart the routers keep the rules
+    # as stale until trafexd is back); "withdraw": withdraw everything, then stop.
+    on_shutdown: Literal["keep", "withdraw"] = "keep"
+    graceful_restart: bool = True  # RFC 4724 on every neighbor, for every family sent
+    restart_time: Annotated[int, Range(1, 4095)] = 120  # seconds the routers keep stale paths
 
 
 def _networks(value: Any) -> tuple[str, ...]:
@@ -68,10 +105,25 @@ def _networks(value: Any) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
+class OriginGuardConfig:
+    """``[guard.origins.NAME]``: what one origin (a sensor, a tenant) may act on."""
+
+    prefixes: Annotated[tuple[str, ...], Parse(_networks)] = ()
+
+
+@dataclass(frozen=True)
 class GuardConfig:
     protected: Annotated[tuple[str, ...], Parse(_networks)] = ()
     max_breadth_v4: Annotated[int, Range(0, 32)] = 24
     max_breadth_v6: Annotated[int, Range(0, 128)] = 48
+    max_rules: Annotated[int, _NO_LIMIT] = 10_000  # active FlowSpec rules, all origins
+    max_routes: Annotated[int, _NO_LIMIT] = 10_000  # active unicast routes, all origins
+    max_rules_per_origin: Annotated[int, _NO_LIMIT] = 0
+    max_routes_per_origin: Annotated[int, _NO_LIMIT] = 0
+    rate_per_origin: Annotated[float, _NO_LIMIT] = 0.0  # new intents per second
+    burst_per_origin: Annotated[int, Range(1)] = 100  # the rate's bucket size
+    dry_run: bool = False  # validate and guard every request, announce nothing
+    origins: dict[str, OriginGuardConfig] = field(default_factory=dict)
 
 
 def guards_of(config: Config) -> Guards:
@@ -93,13 +145,62 @@ class Config:
     state: StateConfig = field(default_factory=StateConfig)
     controller: ControllerConfig = field(default_factory=ControllerConfig)
     guard: GuardConfig = field(default_factory=GuardConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+
+
+def _read_guard(table: Table) -> GuardConfig:
+    origins = {
+        name: origin.read(OriginGuardConfig) for name, origin in table.named_tables("origins")
+    }
+    return table.read(GuardConfig, origins=origins)
 
 
 def parse_config(data: Mapping[str, Any]) -> Config:
     """Build a :class:`Config` from parsed TOML; raise :class:`ConfigError` naming the key."""
     root = Table(data, "")
     bgp = read_bgp(root.table("bgp"), Config().bgp)
-    return root.read(Config, bgp=bgp)
+    guard = _read_guard(root.table("guard"))
+    config = root.read(Config, bgp=bgp, guard=guard)
+    check_exposure(config)
+    return config
+
+
+def _loopback(listen: str) -> bool:
+    host, _ = split_host_port(listen)
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: assume it is reachable from elsewhere
+
+
+def check_exposure(config: Config) -> None:
+    """Refuse an API or HTTP endpoint off loopback without TLS and a token (or, for
+    the gRPC API, mTLS); and a TLS half-configured anywhere."""
+    api, http = config.api, config.http
+    for name, cert, key in (
+        ("api", api.tls_cert, api.tls_key),
+        ("http", http.tls_cert, http.tls_key),
+    ):
+        if (cert is None) != (key is None):
+            raise ConfigError("tls_cert and tls_key go together", f"{name}.tls_cert")
+    if api.tls_client_ca is not None and api.tls_cert is None:
+        raise ConfigError("mTLS needs the server's tls_cert and tls_key", "api.tls_client_ca")
+    api_open = api.tls_cert is None or (api.token_file is None and api.tls_client_ca is None)
+    if api_open and not _loopback(api.listen):
+        raise ConfigError(
+            f"{api.listen} is not loopback: set tls_cert, tls_key and token_file "
+            "(or tls_client_ca for mTLS)",
+            "api.listen",
+        )
+    http_open = http.tls_cert is None or http.token_file is None
+    if http.listen is not None and http_open and not _loopback(http.listen):
+        raise ConfigError(
+            f"{http.listen} is not loopback: set tls_cert, tls_key and token_file",
+            "http.listen",
+        )
 
 
 def load_config(path: Path | None) -> Config:
