@@ -15,7 +15,7 @@ import json
 import string
 from typing import Any
 
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from trafex.bgp.attributes import DecodeError
@@ -240,7 +240,7 @@ def test_rule_key_and_nlri_decode_to_the_match(rule: FlowRule) -> None:
 def test_rule_gobgp_path_decodes_to_the_rule(rule: FlowRule) -> None:
     """The GoBGP path trafex announces, serialized and read back as GoBGP's RIB would
     list it, decodes to the same rule; the withdrawal carries the same NLRI."""
-    path = gobgp_pb2.Path.FromString(flow_path(rule).SerializeToString())
+    path = _wire(flow_path(rule))
     assert decode_path(path) == rule
     assert flow_path(rule.match, withdraw=True).nlri_binary == path.nlri_binary
 
@@ -272,8 +272,7 @@ def test_route_json_and_text_parts_give_the_route(route: UnicastRoute) -> None:
 @given(routes())
 def test_route_gobgp_path_decodes_to_the_route(route: UnicastRoute) -> None:
     """route_path(r), serialized and read back, decodes to r."""
-    path = gobgp_pb2.Path.FromString(route_path(route).SerializeToString())
-    assert decode_path(path) == route
+    assert decode_path(_wire(route_path(route))) == route
 
 
 # -- anything refused is a ValidationError ---------------------------------------------------
@@ -290,25 +289,36 @@ _WORDS = sorted(
 _VALUES = (
     "10.0.0.1/32", "10.0.0.1/33", "10.0.0.1/24", "10.0.0.0/8/4", "0.0.0.0/0", "1.2.3.4",
     "3001:1:a::10/128", "3001::/64/8", "3001::/64/300", "3001::/64/-1", "::/0", "fe80::1%eth0",
-    "::ffff:1.2.3.4/128", "3001::/129", "x", "6:302", "65536:1", "65000L:7", "1.2.3.4:5",
+    "::ffff:1.2.3.4/128", "fe80::/64%eth0", "fe80::1%1/128", "3001::/129", "x", "6:302",
+    "65536:1", "65000L:7", "1.2.3.4:5",
     "1.2.3.4:70000", "L:1", ":", "=6", "!=6", ">=1024&<=2048", "&=5", "=5&", "&&", "true",
     "false:7", "true:99999999999", "=SA", "!=S", "=!A", "0x10", "0xffffffffffffffffff",
     "-1", "99999999999999999999", "nan", "inf", "-inf", "1e999", "1e38", "3.5e38", "[",
     "]", "{", "}", ";", "&", "+", "|", ",", "8", "0", "==", "=", "!", "",
 )  # fmt: skip
 _TOKENS = st.sampled_from((*_WORDS, *_VALUES))
-token_soups = st.lists(_TOKENS, max_size=14).map(" ".join)
+_PHRASE = st.tuples(st.sampled_from(_WORDS), st.lists(st.sampled_from(_VALUES), max_size=2))
+# Tokens in any order, and keyword-value phrases (more of them reach the model's checks).
+token_soups = st.lists(_TOKENS, max_size=14).map(" ".join) | st.lists(_PHRASE, max_size=6).map(
+    lambda phrases: " ".join(f"{word} {' '.join(values)}" for word, values in phrases)
+)
+
+
+def _wire(path: Any) -> Any:
+    """A GoBGP path as GoBGP gets it: serialized and parsed."""
+    return gobgp_pb2.Path.FromString(path.SerializeToString())
 
 
 def _refused_or_valid(text: str) -> None:
     """parse_rule and parse_match answer a rule or a ValidationError, nothing else; an
-    accepted rule renders and parses back to itself."""
+    accepted rule renders and parses back to itself, and its GoBGP path decodes to it."""
     try:
         rule = parse_rule(text)
     except ValidationError as error:
         assert str(error)
     else:
         assert parse_rule(render_rule(rule)) == rule
+        assert decode_path(_wire(flow_path(rule))) == rule
     with contextlib.suppress(ValidationError):
         parse_match(text)
 
@@ -322,6 +332,8 @@ def test_any_text_is_a_rule_or_a_validation_error(text: str) -> None:
 
 @FUZZ
 @given(token_soups)
+@example("destination fe80::1%eth0 discard")
+@example("source fe80::/64%eth0 protocol =6 rate-limit 10")
 def test_any_token_soup_is_a_rule_or_a_validation_error(text: str) -> None:
     """The grammar's own keywords and values in any order: a rule or a ValidationError."""
     _refused_or_valid(text)
@@ -329,20 +341,30 @@ def test_any_token_soup_is_a_rule_or_a_validation_error(text: str) -> None:
 
 @FUZZ
 @given(st.text(alphabet=string.printable, max_size=40))
+@example("fe80::1%eth0")
+@example("fe80::/64%eth0")
 def test_parts_refuse_with_validation_error(text: str) -> None:
     """Every parser of a part (prefix, route-target, route, community) answers a value
-    or a ValidationError."""
+    or a ValidationError; a route it accepts goes to GoBGP and back unchanged."""
     for parse in (
         lambda: FlowPrefix.parse(text),
         lambda: RouteTarget.parse(text),
         lambda: parse_route(text),
         lambda: parse_route("10.0.0.0/8", text),
+        lambda: parse_route("3001::/64", text),
         lambda: parse_route("10.0.0.0/8", "", [text]),
         lambda: parse_route("10.0.0.0/8", "", [], [text]),
         lambda: decode_key(text),
     ):
-        with contextlib.suppress(ValidationError):
-            parse()
+        try:
+            value = parse()
+        except ValidationError:
+            continue
+        if isinstance(value, UnicastRoute):
+            assert decode_path(_wire(route_path(value))) == value
+            assert "%" not in route_text(value)
+        if isinstance(value, FlowPrefix):
+            assert "%" not in str(value)
 
 
 _json = st.recursive(

@@ -165,6 +165,9 @@ class FlowPrefix:
 
     def __post_init__(self) -> None:
         plen = self.network.prefixlen
+        if self.network.version == 6 and self.network.network_address.scope_id:
+            # ipaddress reads "fe80::1%eth0"; the NLRI has no room for the zone.
+            raise ValidationError(f"{self.network} has a zone: FlowSpec prefixes have none")
         if self.offset:
             if self.network.version == 4:
                 raise ValidationError("an offset is only defined for IPv6 prefixes")

@@ -97,6 +97,11 @@ class UnicastRoute:
     med: int | None = None
 
     def __post_init__(self) -> None:
+        # ipaddress reads "fe80::1%eth0"; BGP carries no zone (GoBGP refuses the text).
+        if self.prefix.version == 6 and self.prefix.network_address.scope_id:
+            raise ValidationError(f"{self.prefix} has a zone: a route has none", "prefix")
+        if isinstance(self.next_hop, ipaddress.IPv6Address) and self.next_hop.scope_id:
+            raise ValidationError(f"{self.next_hop} has a zone: BGP carries none", "next-hop")
         if self.next_hop is not None:
             if self.next_hop.version != self.prefix.version:
                 raise ValidationError(
