@@ -336,3 +336,81 @@ def _until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "the condition never held"
         time.sleep(0.001)
+
+
+# -- guards: caps, rate, dry run ---------------------------------------------------------
+
+
+def test_a_capped_batch_stores_and_sends_nothing(tmp_path: Path) -> None:
+    """At max_rules, a batch with one rule too many is refused whole: nothing stored,
+    nothing sent, the rules in force unchanged; an update of a stored rule passes."""
+    from trafex.control.guardrails import GuardError, Guards
+
+    with rig(tmp_path, guards=Guards(max_rules=2)) as made:
+        ctl, rib = made.controller, made.rib
+        ctl.add([(rule(1), IntentOptions()), (rule(2), IntentOptions())])
+        with pytest.raises(GuardError, match=r"guard caps: 2 rules in force; the limit is 2"):
+            ctl.add([(rule(1, "rate-limit 5"), IntentOptions()), (rule(3), IntentOptions())])
+        ctl.flush()
+        assert holding(rule(1), rule(2)) == rib.paths
+        assert sorted(keys(made.store.load()[0])) == sorted([rule(1).key, rule(2).key])
+        ((_, created),) = ctl.add([(rule(2, "rate-limit 5"), IntentOptions())])
+        ctl.remove([ctl.by_key(rule(1).key)])
+        ctl.add([(rule(3), IntentOptions())])  # room again after a removal
+        ctl.flush()
+        assert not created
+        assert holding(rule(2, "rate-limit 5"), rule(3)) == rib.paths
+
+
+def test_the_rate_bucket_refills_on_the_controllers_clock(tmp_path: Path) -> None:
+    """rate_per_origin 1/s, burst 2: two adds pass, a third is refused until a second
+    has passed on the controller's clock; another origin has its own bucket; a refused
+    request takes no token."""
+    from trafex.control.guardrails import GuardError, Guards
+
+    guards = Guards(rate_per_origin=1.0, burst_per_origin=2)
+    with rig(tmp_path, guards=guards) as made:
+        ctl, clock = made.controller, made.clock
+        sensor = IntentOptions(origin="sensor")
+        ctl.add([(rule(1), sensor)])
+        ctl.add([(rule(1, "rate-limit 5"), sensor)])  # an update takes a token too
+        with pytest.raises(GuardError, match="guard rate: origin 'sensor'"):
+            ctl.add([(rule(2), sensor)])
+        ctl.add([(rule(2), IntentOptions(origin="other"))])
+        clock.now += 0.5
+        with pytest.raises(GuardError, match="guard rate"):
+            ctl.add([(rule(3), sensor)])
+        clock.now += 0.5
+        ctl.add([(rule(3), sensor)])
+        assert len(ctl.flows()) == 3
+
+
+def test_a_dry_run_changes_nothing(tmp_path: Path) -> None:
+    """A dry run raises DryRunError with the would-be intents (a new id; an update of a
+    stored rule keeps its id): nothing stored, sent or published, no rate token taken;
+    it is logged as intent.dry_run."""
+    from structlog.testing import capture_logs
+
+    from trafex.control.controller import DryRunError
+    from trafex.control.guardrails import Guards
+
+    with rig(tmp_path, guards=Guards(rate_per_origin=1.0, burst_per_origin=2)) as made:
+        ctl, rib = made.controller, made.rib
+        ((stored, _),) = ctl.add([(rule(1), IntentOptions(origin="cli"))])
+        ctl.flush()
+        watcher = made.events.subscribe()
+        made.clock.now += 1  # two tokens again
+        dry = IntentOptions(origin="cli", dry_run=True)
+        with capture_logs() as logs, pytest.raises(DryRunError) as info:
+            ctl.add([(rule(1, "rate-limit 5"), dry), (rule(2), dry)])
+        ((updated, new_1), (added, new_2)) = info.value.answer
+        assert (updated.meta.id, new_1, new_2) == (stored.meta.id, False, True)
+        assert added.meta.id.startswith("fs-") and added.key == rule(2).key
+        assert str(info.value) == "dry run: would announce 2 intent(s); nothing was stored"
+        assert [e["event"] for e in logs] == ["intent.dry_run"]
+        ctl.flush()
+        assert holding(rule(1)) == rib.paths and len(rib.log) == 1
+        assert keys(made.store.load()[0]) == [rule(1).key]
+        assert watcher.empty()
+        real = IntentOptions(origin="cli")
+        ctl.add([(rule(2), real), (rule(3), real)])  # both tokens are still there

@@ -16,6 +16,7 @@ from trafex.cli.ctl import main
 from trafex.control.changes import IntentOptions, decide_add
 from trafex.control.config import guards_of, parse_config
 from trafex.control.guardrails import GuardError, Guards, check_intent
+from trafex.model.flowspec import FlowRule
 from trafex.model.grammar import parse_rule
 from trafex.model.route import UnicastRoute
 
@@ -227,3 +228,150 @@ def test_controller_refuses_before_storing_and_logs_forced(tmp_path: Path) -> No
         forced = [entry for entry in logs if entry["event"] == "guard.forced"]
         assert [entry["origin"] for entry in forced] == ["sensor"]
         assert len(made.controller.flows()) == 1
+
+
+# -- origin ownership -------------------------------------------------------------------
+
+OWNED = Guards(
+    origins={
+        "tenant": (ipaddress.ip_network("192.0.2.0/24"), ipaddress.ip_network("3001:db8::/32")),
+        "nobody": (),
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("item", "origin", "refused"),
+    [
+        (parse_rule("destination 192.0.2.7/32 discard"), "tenant", None),
+        (parse_rule("destination 3001:db8:1::/48 discard"), "tenant", None),
+        (parse_rule("destination 192.0.2.0/24 discard"), "tenant", None),
+        (
+            parse_rule("destination 192.0.3.7/32 discard"),
+            "tenant",
+            "refused: destination 192.0.3.7/32 discard",
+        ),
+        (
+            parse_rule("destination 192.0.0.0/16 mark 10"),  # broader than its prefix
+            "tenant",
+            "refused: destination 192.0.0.0/16 mark 10",
+        ),
+        (
+            parse_rule("source 192.0.2.7/32 protocol =udp mark 10"),  # no destination
+            "tenant",
+            "refused: source 192.0.2.7/32 protocol =udp mark 10",
+        ),
+        (UnicastRoute(ipaddress.ip_network("192.0.2.9/32")), "tenant", None),
+        (UnicastRoute(ipaddress.ip_network("198.51.100.9/32")), "tenant", "route 198.51.100.9"),
+        (parse_rule("destination 198.51.100.9/32 discard"), "cli", None),  # no table
+    ],
+)
+def test_origin_acts_only_inside_its_prefixes(
+    item: FlowRule | UnicastRoute, origin: str, refused: str | None
+) -> None:
+    """An origin with a [guard.origins.NAME] table may act only on destinations
+    (rules) and prefixes (routes) inside its prefixes; a rule with no destination is
+    outside; an origin without a table is unrestricted."""
+    try:
+        check_intent(item, OWNED, origin=origin)
+    except GuardError as error:
+        assert refused is not None, str(error)
+        assert str(error).startswith(
+            "guard origin: origin 'tenant' may act only inside 192.0.2.0/24, 3001:db8::/32 "
+            "([guard.origins.tenant] prefixes); "
+        )
+        assert refused in str(error)
+    else:
+        assert refused is None
+
+
+def test_origin_with_no_prefixes_acts_on_nothing() -> None:
+    """An empty prefixes list allows nothing, and says so."""
+    with pytest.raises(GuardError, match="origin 'nobody' may act on no prefix"):
+        check_intent(parse_rule("destination 192.0.2.7/32 discard"), OWNED, origin="nobody")
+
+
+def test_decide_add_checks_the_origin_declared() -> None:
+    """decide_add checks each item against the origin its options declare ("api" when
+    none), all or none."""
+    inside = (parse_rule("destination 192.0.2.7/32 discard"), IntentOptions(origin="tenant"))
+    outside = (parse_rule("destination 10.0.0.1/32 discard"), IntentOptions(origin="tenant"))
+    with pytest.raises(GuardError, match="guard origin"):
+        decide_add({}, [inside, outside], now=1.0, guards=OWNED)
+    assert decide_add({}, [inside, (outside[0], IntentOptions())], now=1.0, guards=OWNED).writes
+
+
+# -- dry run ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("guards", "options"),
+    [(Guards(dry_run=True), IntentOptions()), (DEFAULT, IntentOptions(dry_run=True))],
+)
+def test_dry_run_decides_nothing(guards: Guards, options: IntentOptions) -> None:
+    """A dry run (config or request) answers the would-be intents, and writes,
+    announces and publishes nothing."""
+    rule = parse_rule("destination 10.0.0.1/32 discard")
+    changes = decide_add({}, [(rule, options)], now=1.0, guards=guards, events=True)
+    ((intent, new),) = changes.answer
+    assert (intent.key, intent.meta.id[:3], new) == (rule.key, "fs-", True)
+    assert changes.dry_run and not changes.stores
+    assert (changes.announce, changes.events) == ((), ())
+
+
+def test_dry_run_applies_every_guard() -> None:
+    """A dry run is refused as the real request would be."""
+    broad = (parse_rule("destination 0.0.0.0/0 discard"), IntentOptions(dry_run=True))
+    with pytest.raises(GuardError, match="guard breadth"):
+        decide_add({}, [broad], now=1.0)
+
+
+def test_a_batch_with_one_dry_run_item_is_a_dry_run() -> None:
+    """A batch is one request: one item asking for a dry run makes it all one."""
+    items = [
+        (parse_rule("destination 10.0.0.1/32 discard"), IntentOptions()),
+        (parse_rule("destination 10.0.0.2/32 discard"), IntentOptions(dry_run=True)),
+    ]
+    changes = decide_add({}, items, now=1.0)
+    assert changes.dry_run and len(changes.answer) == 2 and not changes.writes
+
+
+# -- config: every [guard] key reaches the guards -----------------------------------------
+
+
+def test_guards_of_reads_every_key() -> None:
+    """Caps, rate, dry run and origin tables go from [guard] into Guards."""
+    config = parse_config(
+        {
+            "guard": {
+                "max_rules": 5,
+                "max_routes": 6,
+                "max_rules_per_origin": 2,
+                "max_routes_per_origin": 3,
+                "rate_per_origin": 1.5,
+                "burst_per_origin": 7,
+                "dry_run": True,
+                "origins": {"tenant": {"prefixes": ["192.0.2.0/24"]}, "none": {}},
+            }
+        }
+    )
+    expected = Guards(
+        max_rules=5,
+        max_routes=6,
+        max_rules_per_origin=2,
+        max_routes_per_origin=3,
+        rate_per_origin=1.5,
+        burst_per_origin=7,
+        dry_run=True,
+        origins={"tenant": (ipaddress.ip_network("192.0.2.0/24"),), "none": ()},
+    )
+    assert expected == guards_of(config)
+
+
+def test_guard_defaults_from_config() -> None:
+    """Without [guard]: 10,000 rules and 10,000 routes in total, no per-origin caps,
+    no rate, no dry run, no origin tables."""
+    guards = guards_of(parse_config({}))
+    assert (guards.max_rules, guards.max_routes) == (10_000, 10_000)
+    assert (guards.max_rules_per_origin, guards.rate_per_origin, guards.dry_run) == (0, 0.0, False)
+    assert guards.origins == {}

@@ -11,10 +11,11 @@ As faucet's valve returns the messages that only faucet.py sends.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from trafex.bgp.client import Withdrawable
+from trafex.control.caps import Bucket, Buckets, Step, Tally, check_caps, take_rates
 from trafex.control.events import Event, EventKind
 from trafex.control.guardrails import DEFAULT_MAX_TERMS, Guards, check_intent, check_rule
 from trafex.control.reconcile import Announceable
@@ -43,6 +44,7 @@ class IntentOptions:
     reason: str = ""
     origin: str = ORIGIN_API
     force: bool = False  # past the breadth guard (logged as guard.forced)
+    dry_run: bool = False  # validate and guard, store and announce nothing
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,10 @@ class ChangeSet(Generic[AnswerT]):
     announce: tuple[Announceable, ...] = ()
     withdraw: tuple[Withdrawable, ...] = ()
     events: tuple[Event, ...] = ()
+    # An add's: the rate buckets of the asking origins once it is done (the
+    # controller keeps them); a dry run, which stores, sends and publishes nothing.
+    buckets: Mapping[str, Bucket] = field(default_factory=dict)
+    dry_run: bool = False
 
     @property
     def stores(self) -> bool:
@@ -97,23 +103,31 @@ def decide_add(
     now: float,
     max_terms: int = DEFAULT_MAX_TERMS,
     guards: Guards | None = None,
+    tally: Tally | None = None,
+    buckets: Buckets | None = None,
     events: bool = False,
     make_id: Callable[[str], str] = new_id,
 ) -> ChangeSet[Added]:
     """Add or update rules and routes, all or none (the first invalid one raises
     :class:`ValidationError`). A match or prefix already stored keeps its id and is
     updated; only what changes on the wire is announced. ``events``: build the
-    announced events (somebody watches). ``guards``: each item passes them or the
-    first refusal raises :class:`~trafex.control.guardrails.GuardError` (None: default
-    guards)."""
+    announced events (somebody watches).
+
+    ``guards`` (None: default guards): every item passes each of them, or the first
+    refusal raises :class:`~trafex.control.guardrails.GuardError`; the caps count
+    ``tally`` (the intents in force, :class:`IntentTable`; None: counted from
+    ``current``), the rate takes from ``buckets`` (each origin's; the new ones are in
+    :attr:`ChangeSet.buckets`). A dry run (``guards.dry_run``, or any item's options:
+    a batch is one request) answers the intents as they would be stored, new ids
+    included, and changes nothing."""
     guards = Guards() if guards is None else guards
     staged: dict[str, Intent] = {}
+    steps: list[Step] = []
     changed: list[Announceable] = []
-    results: list[tuple[Intent, bool]] = []
     for item, options in items:
         if isinstance(item, FlowRule):
             check_rule(item, max_terms=max_terms)
-        check_intent(item, guards, force=options.force)
+        check_intent(item, guards, force=options.force, origin=_origin(options))
         key = item.key
         existing = staged.get(key) or current.get(key)
         intent: Intent
@@ -124,20 +138,33 @@ def decide_add(
             intent = RouteIntent(meta_for(existing, "rt", options, now, make_id), item)
             same = isinstance(existing, RouteIntent) and existing.route == item
         staged[key] = intent
+        steps.append((existing, intent))
         if not same:
             changed.append(item)
-        results.append((intent, existing is None))
+    if guards.capped:
+        check_caps(IntentTable(current.values()) if tally is None else tally, steps, guards)
+    asks = [(_origin(options), item) for item, options in items]
+    taken = take_rates({} if buckets is None else buckets, asks, now, guards)
+    results = tuple((intent, before is None) for before, intent in steps)
+    if guards.dry_run or any(options.dry_run for _, options in items):
+        return ChangeSet(answer=results, dry_run=True)
     published = (
         tuple(announced_event(i, "added" if new else "updated", now) for i, new in results)
         if events
         else ()
     )
     return ChangeSet(
-        answer=tuple(results),
+        answer=results,
         writes=tuple(staged.values()),
         announce=tuple(changed),
         events=published,
+        buckets=taken,
     )
+
+
+def _origin(options: IntentOptions) -> str:
+    """Who asks: the origin the request declares (``api`` when it declares none)."""
+    return options.origin or ORIGIN_API
 
 
 def decide_remove(

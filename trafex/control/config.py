@@ -87,11 +87,10 @@ class ControllerConfig:
     expiry_interval: Annotated[float, _SECONDS] = 1.0
     batch_size: Annotated[int, Range(1, 100_000)] = 1000
     max_terms_per_component: Annotated[int, _NO_LIMIT] = 5
-    # "keep": stop without withdrawing (with graceful restart the routers keep the rules
-    # as stale until trafexd is back); "withdraw": withdraw everything, then stop.
+    # "keep": stop without withdrawing (with [bgp] graceful_restart the routers keep the
+    # rules as stale until trafexd is back); "withdraw": withdraw everything, then stop
+    # (the intents stay stored and are announced again at the next start).
     on_shutdown: Literal["keep", "withdraw"] = "keep"
-    graceful_restart: bool = True  # RFC 4724 on every neighbor, for every family sent
-    restart_time: Annotated[int, Range(1, 4095)] = 120  # seconds the routers keep stale paths
 
 
 def _networks(value: Any) -> tuple[str, ...]:
@@ -128,12 +127,24 @@ class GuardConfig:
 
 def guards_of(config: Config) -> Guards:
     """The guards of this config: ``[guard]``, and the BGP neighbors always protected."""
-    protected = [ipaddress.ip_network(p) for p in config.guard.protected]
+    guard = config.guard
+    protected = [ipaddress.ip_network(p) for p in guard.protected]
     protected += [ipaddress.ip_network(n.address) for n in config.bgp.neighbors]
     return Guards(
         protected=tuple(protected),
-        max_breadth_v4=config.guard.max_breadth_v4,
-        max_breadth_v6=config.guard.max_breadth_v6,
+        max_breadth_v4=guard.max_breadth_v4,
+        max_breadth_v6=guard.max_breadth_v6,
+        max_rules=guard.max_rules,
+        max_routes=guard.max_routes,
+        max_rules_per_origin=guard.max_rules_per_origin,
+        max_routes_per_origin=guard.max_routes_per_origin,
+        rate_per_origin=guard.rate_per_origin,
+        burst_per_origin=guard.burst_per_origin,
+        dry_run=guard.dry_run,
+        origins={
+            name: tuple(ipaddress.ip_network(p) for p in origin.prefixes)
+            for name, origin in guard.origins.items()
+        },
     )
 
 

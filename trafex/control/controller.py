@@ -19,8 +19,10 @@ from collections.abc import Callable, Iterable, Sequence
 
 import structlog
 
+from trafex.control.caps import Bucket, pruned
 from trafex.control.changes import (
     MAX_TTL,
+    Added,
     ChangeSet,
     IntentOptions,
     Removed,
@@ -54,6 +56,7 @@ __all__ = [
     "MAX_IN_FLIGHT",
     "MAX_TTL",
     "Controller",
+    "DryRunError",
     "IntentOptions",
     "NotAnnouncedError",
     "NotFoundError",
@@ -65,6 +68,23 @@ log = structlog.get_logger("trafex.controller")
 
 class NotFoundError(TrafexError):
     """No intent with that id, match or prefix."""
+
+
+class DryRunError(TrafexError):
+    """The answer to a dry run (not a failure): every guard passed, nothing was
+    stored, sent or published. ``answer`` holds the intents as they would have been stored (with the
+    ids a new one would have got, and whether each would be new). Raised rather than
+    returned, so that a caller unaware of dry runs (``[guard] dry_run = true`` makes
+    every request one) can never take it for a change that was made."""
+
+    def __init__(self, answer: Added) -> None:
+        count = len(answer)
+        super().__init__(f"dry run: would announce {count} intent(s); nothing was stored")
+        self.answer = answer
+
+
+#: Rate buckets kept before the full ones are dropped (origins are the clients' words).
+_MAX_BUCKETS = 1024
 
 
 class Controller:
@@ -88,6 +108,7 @@ class Controller:
         self._events = events
         self._max_terms = max_terms
         self._guards = Guards() if guards is None else guards
+        self._buckets: dict[str, Bucket] = {}  # the rate guard's, per origin
         self._clock = clock
         self._lock = threading.RLock()
         self._table = IntentTable()
@@ -163,23 +184,48 @@ class Controller:
 
         All are stored (one transaction) or none; then the changed ones are queued for
         GoBGP. Raises :class:`NotAnnouncedError` (a :class:`SidecarError`, after storing)
-        when the sidecar is down.
+        when the sidecar is down, :class:`~trafex.control.guardrails.GuardError` when a
+        guard refuses (nothing stored), and :class:`DryRunError` with the would-be answer
+        for a dry run (nothing stored, sent or published; logged as ``intent.dry_run``).
         """
         with self._lock:
+            now = self._clock()
             changes = decide_add(
                 self._table.intents,
                 items,
-                now=self._clock(),
+                now=now,
                 max_terms=self._max_terms,
                 guards=self._guards,
+                tally=self._table,
+                buckets=self._buckets,
                 events=self._events.watched,
             )
-            self._executor.commit(changes)
+            if not changes.dry_run:
+                self._commit_add(changes, now)
+        if changes.dry_run:
+            origins = sorted({options.origin for _, options in items})
+            log.info("intent.dry_run", count=len(changes.answer), origins=origins)
+            raise DryRunError(changes.answer)
         for item, options in items:
             if options.force:
                 log.warning("guard.forced", key=item.key, origin=options.origin)
         self._executor.settle(changes)
         return list(changes.answer)
+
+    def _commit_add(self, changes: ChangeSet[Added], now: float) -> None:
+        """Commit an add and keep its rate buckets once it is stored (call with the
+        lock held): a request the store refused takes no tokens."""
+        try:
+            self._executor.commit(changes)
+        except NotAnnouncedError:
+            self._take_tokens(changes, now)  # stored all the same
+            raise
+        self._take_tokens(changes, now)
+
+    def _take_tokens(self, changes: ChangeSet[Added], now: float) -> None:
+        self._buckets.update(changes.buckets)
+        if len(self._buckets) > _MAX_BUCKETS:
+            self._buckets = pruned(self._buckets, now, self._guards)
 
     def remove(self, intents: Iterable[Intent], *, expired_: bool = False) -> list[Intent]:
         """Withdraw and forget these intents (those still stored)."""

@@ -1,5 +1,20 @@
 """Guardrails: rules that are valid FlowSpec but that trafexd refuses to send. Pure.
 
+Every add passes them, whatever its origin (trafex-ctl, gRPC, HTTP, a detector: all
+reach :func:`trafex.control.changes.decide_add`). Each refusal is a
+:class:`GuardError` naming the guard and the rule:
+
+- ``protected``: no discard, rate-limit or redirect overlapping a protected prefix,
+  and no route inside one (trafexd's BGP neighbors always; ``[guard] protected``);
+- ``breadth``: no discard or rate-limit broader than /24 (IPv4) or /48 (IPv6), or
+  with no destination, unless the request says ``force``;
+- ``origin``: an origin with a ``[guard.origins.NAME]`` table acts only on
+  destinations (rules) and prefixes (routes) inside its prefixes (a rule with no
+  destination is outside). The origin is what the request declares: this is a safety
+  guard against a misconfigured sensor, not an authentication boundary;
+- ``caps`` and ``rate`` (:mod:`trafex.control.caps`): how many intents may be in
+  force, and how fast one origin may ask.
+
 ``max_terms_per_component`` (default 5): FRR 8.4 answers a component with more than
 five operator/value terms with an UPDATE-error NOTIFICATION, which resets the session
 and drops every rule on it. Set 0 to lift the limit for receivers that accept more.
@@ -8,10 +23,12 @@ and drops every rule on it. Set 0 to lift the limit for receivers that accept mo
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from trafex.model.errors import TrafexError, ValidationError
 from trafex.model.flowspec import ATTRIBUTE, FlowRule
+from trafex.model.grammar import render_rule
 from trafex.model.route import UnicastRoute
 
 DEFAULT_MAX_TERMS = 5
@@ -47,19 +64,70 @@ class GuardError(TrafexError):
 
 @dataclass(frozen=True, slots=True)
 class Guards:
-    """The guards' settings (``[guard]``, plus trafexd's BGP neighbors as protected)."""
+    """The guards' settings (``[guard]``, plus trafexd's BGP neighbors as protected).
+
+    ``Guards()`` has no caps, no rate and no origin tables; trafexd's defaults are
+    those of :class:`~trafex.control.config.GuardConfig`, through ``guards_of``. A cap
+    or rate of 0 is no limit."""
 
     protected: tuple[IPNet, ...] = ()
     max_breadth_v4: int = 24
     max_breadth_v6: int = 48
+    max_rules: int = 0
+    max_routes: int = 0
+    max_rules_per_origin: int = 0
+    max_routes_per_origin: int = 0
+    rate_per_origin: float = 0.0  # intents asked for per second, per origin
+    burst_per_origin: int = 100
+    dry_run: bool = False  # every request is a dry run
+    origins: Mapping[str, tuple[IPNet, ...]] = field(default_factory=dict)
+
+    @property
+    def capped(self) -> bool:
+        """True when any cap is set."""
+        return any(
+            (self.max_rules, self.max_routes, self.max_rules_per_origin, self.max_routes_per_origin)
+        )
 
 
-def check_intent(item: FlowRule | UnicastRoute, guards: Guards, *, force: bool = False) -> None:
-    """Raise :class:`GuardError` when a guard refuses ``item``. Pure."""
+def check_intent(
+    item: FlowRule | UnicastRoute, guards: Guards, *, force: bool = False, origin: str = ""
+) -> None:
+    """Raise :class:`GuardError` when a guard refuses ``item`` asked for by ``origin``."""
     if isinstance(item, FlowRule):
         _check_flow(item, guards, force)
     else:
         _check_route(item, guards)
+    allowed = guards.origins.get(origin)
+    if allowed is not None:
+        _check_origin(item, origin, allowed)
+
+
+def describe(item: FlowRule | UnicastRoute) -> str:
+    """The rule's one-line text, or ``route PREFIX``: how refusals name what they refuse."""
+    if isinstance(item, FlowRule):
+        return render_rule(item)
+    return f"route {item.prefix}"
+
+
+def _check_origin(item: FlowRule | UnicastRoute, origin: str, allowed: tuple[IPNet, ...]) -> None:
+    if isinstance(item, FlowRule):
+        destination = item.match.destination
+        network = destination.network if destination is not None else None
+    else:
+        network = item.prefix
+    inside = network is not None and any(
+        network.version == mine.version and network.subnet_of(mine)  # type: ignore[arg-type]
+        for mine in allowed
+    )
+    if inside:
+        return
+    where = f"only inside {', '.join(map(str, allowed))}" if allowed else "on no prefix"
+    raise GuardError(
+        "origin",
+        f"origin {origin!r} may act {where} ([guard.origins.{origin}] prefixes); "
+        f"refused: {describe(item)}",
+    )
 
 
 def _verb(rule: FlowRule) -> str | None:

@@ -7,6 +7,7 @@ decision functions read. It is not thread-safe: the controller's lock guards it.
 from __future__ import annotations
 
 import heapq
+from collections import Counter
 from collections.abc import Iterable, Mapping
 
 from trafex.model.flowspec import FlowRule
@@ -17,6 +18,11 @@ from trafex.model.route import UnicastRoute
 def item_of(intent: Intent) -> FlowRule | UnicastRoute:
     """What an intent puts on the wire: its rule or its route."""
     return intent.rule if isinstance(intent, FlowIntent) else intent.route
+
+
+def kind_of(intent: Intent) -> str:
+    """``"rule"`` (FlowSpec) or ``"route"`` (unicast): what the caps count."""
+    return "rule" if isinstance(intent, FlowIntent) else "route"
 
 
 class IntentTable:
@@ -30,6 +36,10 @@ class IntentTable:
         # by tidy() once its time has come. Finding what expires then costs what
         # expires, not a scan of every intent each second.
         self._expiries: list[tuple[float, str]] = []
+        # Intents by kind and by (kind, origin), kept as they change: the caps read
+        # them on every add, so they never cost a scan.
+        self._kinds: Counter[str] = Counter()
+        self._origins: Counter[tuple[str, str]] = Counter()
         self.apply(intents, ())
 
     # -- reads --------------------------------------------------------------------------
@@ -55,8 +65,14 @@ class IntentTable:
 
     def counts(self) -> tuple[int, int]:
         """(FlowSpec rules, routes)."""
-        flows = sum(1 for i in self._by_key.values() if isinstance(i, FlowIntent))
-        return flows, len(self._by_key) - flows
+        return self._kinds["rule"], self._kinds["route"]
+
+    def count(self, kind: str, origin: str | None = None) -> int:
+        """How many intents of ``kind`` (:func:`kind_of`) are held, from ``origin``
+        (None: from every origin)."""
+        if origin is None:
+            return self._kinds[kind]
+        return self._origins[(kind, origin)]
 
     def desired(self) -> dict[str, FlowRule | UnicastRoute]:
         """What GoBGP should hold: each intent's rule or route, by key."""
@@ -87,6 +103,10 @@ class IntentTable:
         """Hold ``writes`` (new or replacing the intent of their key), forget ``deletes``."""
         for intent in writes:
             key = intent.key
+            replaced = self._by_key.get(key)
+            if replaced is not None:
+                self._tally(replaced, -1)
+            self._tally(intent, 1)
             self._by_key[key] = intent
             self._ids[intent.meta.id] = key
             if intent.meta.expires_at is not None:
@@ -99,6 +119,15 @@ class IntentTable:
             if held is intent or held == intent:
                 del self._by_key[held_key]
                 del self._ids[intent.meta.id]
+                self._tally(held, -1)
+
+    def _tally(self, intent: Intent, step: int) -> None:
+        kind, origins = kind_of(intent), self._origins
+        self._kinds[kind] += step
+        pair = (kind, intent.meta.origin)
+        origins[pair] += step
+        if not origins[pair]:
+            del origins[pair]  # origins come and go: keep only those holding intents
 
     def tidy(self, now: float) -> None:
         """Pop the expiry entries at or before ``now`` that no longer count (their
