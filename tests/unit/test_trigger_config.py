@@ -7,13 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from trafex.detect.errors import ConfigError
+from trafex.config import ConfigError
 from trafex.model.flowspec import FlowActions, RouteTarget
 from trafex.model.route import parse_community
 from trafex.trigger.config import (
     default_config,
     load_trigger_config,
-    parse_duration,
     parse_trigger,
 )
 
@@ -28,7 +27,7 @@ def test_defaults_are_the_talks_demos() -> None:
     """No [trigger] table: dns → a route with next-hop self for 1 h; retransmit → redirect
     6:302 both directions with protocol tcp for 10 min; volumetric → discard; 50/s."""
     config = default_config()
-    assert (config.max_intents_per_second, config.burst) == (50.0, 50)
+    assert (config.max_intents_per_second, config.bucket) == (50.0, 50)
     dns = config.detectors["dns"]
     assert (dns.action, dns.ttl, dns.hold_down) == ("route", 3600.0, 3600.0)
     assert dns.route is not None and dns.route.next_hops == () and dns.route.communities == ()
@@ -75,7 +74,7 @@ def test_full_table() -> None:
             }
         }
     )
-    assert (config.max_intents_per_second, config.burst, config.queue_size) == (10.0, 3, 7)
+    assert (config.max_intents_per_second, config.bucket, config.queue_size) == (10.0, 3, 7)
     assert config.send_timeout == 0.2
     dns = config.detectors["dns"]
     assert dns.route is not None
@@ -142,31 +141,13 @@ def test_errors_name_the_key(doc: dict[str, object], key: str) -> None:
     """Unknown keys, keys of another action, wrong types and bad values name the key."""
     error = _error(doc)
     assert error.key.startswith(key), (error.key, str(error))
-    assert str(error).startswith("config: trigger")
+    assert str(error).startswith(f"{error.key}: ")
 
 
 def test_key_of_another_action_says_so() -> None:
     """A FlowSpec key under action = "route" is refused as not applying, not as unknown."""
     error = _error({"trigger": {"dns": {"rate_limit": 1000}}})
     assert "does not apply to dns with action = 'route'" in error.message
-
-
-@pytest.mark.parametrize(
-    ("value", "seconds"),
-    [(90, 90.0), (1.5, 1.5), ("90", 90.0), ("90s", 90.0), ("10m", 600.0), ("2h", 7200.0),
-     ("1d", 86400.0), ("1w", 604800.0), (" 5M ", 300.0), (0, 0.0)],
-)  # fmt: skip
-def test_parse_duration(value: object, seconds: float) -> None:
-    """Seconds as a number, or a number with s/m/h/d/w."""
-    assert seconds == parse_duration(value, "k")
-
-
-@pytest.mark.parametrize("value", ["", "5x", "1h30m", -1, True, None, [5]])
-def test_parse_duration_junk(value: object) -> None:
-    """Anything else names the key."""
-    with pytest.raises(ConfigError) as info:
-        parse_duration(value, "trigger.hold_down")
-    assert info.value.key == "trigger.hold_down"
 
 
 def test_load_reads_only_the_trigger_table(tmp_path: Path) -> None:
@@ -185,7 +166,7 @@ def test_load_reads_only_the_trigger_table(tmp_path: Path) -> None:
 
 def test_load_errors_are_config_errors(tmp_path: Path) -> None:
     """A missing file and bad TOML are one-line ConfigErrors naming the file."""
-    with pytest.raises(ConfigError, match="cannot read"):
+    with pytest.raises(ConfigError, match=r"missing\.toml: No such file"):
         load_trigger_config(tmp_path / "missing.toml")
     bad = tmp_path / "bad.toml"
     bad.write_text("[trigger\n")

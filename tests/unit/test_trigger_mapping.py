@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ipaddress import ip_address as ip
+
 import pytest
 
 from trafex.detect.detection import Detection, FlowDirection
@@ -10,6 +12,7 @@ from trafex.detect.detectors.retransmit import RetransmitEvidence
 from trafex.detect.detectors.volumetric import VolumetricEvidence
 from trafex.model.flowspec import FlowRule
 from trafex.model.grammar import parse_rule
+from trafex.model.protocols import protocol_number
 from trafex.model.route import UnicastRoute
 from trafex.trigger.config import DetectorPolicy, parse_trigger
 from trafex.trigger.intent import TriggerIntent
@@ -24,14 +27,21 @@ def policy(detector: str, **table: object) -> DetectorPolicy:
 
 
 def dns(*addresses: str) -> Detection:
-    evidence = DnsEvidence("badhacks.com.", addresses, H1, "3001:10::53", "badhacks.com")
-    flow = FlowDirection("3001:10::53", 53, H1, 33333, "udp")
-    return Detection("dns", 100.0, evidence, flow=flow, host=H1)
+    answers = tuple(ip(a) for a in addresses)
+    evidence = DnsEvidence("badhacks.com.", answers, ip(H1), ip("3001:10::53"), "badhacks.com")
+    flow = FlowDirection(ip("3001:10::53"), 53, ip(H1), 33333, 17)
+    return Detection("dns", 100.0, evidence, flow=flow, host=ip(H1))
 
 
 def retransmit(src: str = H1, dst: str = H4) -> Detection:
-    flow = FlowDirection(src, 58719, dst, 443, "tcp")
+    flow = FlowDirection(ip(src), 58719, ip(dst), 443, 6)
     return Detection("retransmit", 100.0, RetransmitEvidence(5, 3), flow=flow)
+
+
+def _proto(name: str) -> int:
+    number = protocol_number(name)
+    assert number is not None
+    return number
 
 
 def volumetric(
@@ -49,12 +59,12 @@ def volumetric(
         rate=12000.0,
         threshold=5000.0,
         window=10.0,
-        ip_proto=ip_proto,
-        top_sources=sources,
-        top_dst_ports=dports,
-        top_src_ports=sports,
+        ip_proto=_proto(ip_proto) if ip_proto is not None else None,
+        top_sources=tuple((ip(s), n) for s, n in sources),
+        top_dst_ports=tuple((_proto(p), port, n) for p, port, n in dports),
+        top_src_ports=tuple((_proto(p), port, n) for p, port, n in sports),
     )
-    return Detection("volumetric", 100.0, evidence, host=host)
+    return Detection("volumetric", 100.0, evidence, host=ip(host))
 
 
 def texts(intents: list[TriggerIntent]) -> list[str]:
@@ -194,20 +204,23 @@ def test_volumetric_whole_host_and_rtbh_route() -> None:
 def test_action_none_and_unknown_detector_give_nothing() -> None:
     """action = "none" turns a detector's trigger off; other detectors map to nothing."""
     assert intents_for(dns(BAD), policy("dns", action="none")) == []
-    other = Detection("ttl", 1.0, RetransmitEvidence(1, 1), host=H1)
+    other = Detection("ttl", 1.0, RetransmitEvidence(1, 1), host=ip(H1))
     assert intents_for(other, policy("dns")) == []
 
 
 def test_bad_evidence_raises_value_error() -> None:
     """Evidence that makes no valid intent raises ValueError (the policy counts it)."""
-    flow = FlowDirection(H1, 1, "10.0.0.1", 2, "tcp")  # mixed families
+    flow = FlowDirection(ip(H1), 1, ip("10.0.0.1"), 2, 6)  # mixed families
     with pytest.raises(ValueError):
         intents_for(Detection("retransmit", 1.0, RetransmitEvidence(3, 3), flow=flow),
                     policy("retransmit"))  # fmt: skip
 
 
-def test_unparseable_addresses_are_skipped() -> None:
-    """A DNS answer address that is not an address is left out; no flow, no intent."""
-    assert texts(intents_for(dns("junk", BAD), policy("dns"))) == [f"{BAD}/128 next-hop self"]
+def test_repeated_answers_and_missing_flow_give_one_or_no_intent() -> None:
+    """An address the answer repeats gives one intent; a retransmit detection without a
+    flow, or evidence of another detector, gives none."""
+    assert texts(intents_for(dns(BAD, BAD), policy("dns"))) == [f"{BAD}/128 next-hop self"]
+    mixed = Detection("dns", 1.0, RetransmitEvidence(3, 3), host=ip(H1))
+    assert intents_for(mixed, policy("dns")) == []
     bare = Detection("retransmit", 1.0, RetransmitEvidence(3, 3))
     assert intents_for(bare, policy("retransmit")) == []

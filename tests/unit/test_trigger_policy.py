@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ipaddress import ip_address as ip
+
 from trafex.detect.detection import Detection, FlowDirection
 from trafex.detect.detectors.dns import DnsEvidence
 from trafex.detect.detectors.retransmit import RetransmitEvidence
@@ -16,13 +18,14 @@ def make(**trigger: object) -> Policy:
 
 
 def flow(n: int = 0) -> Detection:
-    direction = FlowDirection(H1, 40000 + n, f"3001:4:b::{n + 1:x}", 443, "tcp")
+    direction = FlowDirection(ip(H1), 40000 + n, ip(f"3001:4:b::{n + 1:x}"), 443, 6)
     return Detection("retransmit", 0.0, RetransmitEvidence(3, 3), flow=direction)
 
 
 def answer(*addresses: str) -> Detection:
-    evidence = DnsEvidence("badhacks.com.", addresses, H1, "3001:10::53", "badhacks.com")
-    return Detection("dns", 0.0, evidence, host=H1)
+    answers = tuple(ip(a) for a in addresses)
+    evidence = DnsEvidence("badhacks.com.", answers, ip(H1), ip("3001:10::53"), "badhacks.com")
+    return Detection("dns", 0.0, evidence, host=ip(H1))
 
 
 def sent(policy: Policy, detection: Detection, now: float) -> int:
@@ -146,7 +149,10 @@ def test_action_none_and_invalid_evidence() -> None:
     policy = make(dns={"action": "none"})
     assert policy.decide(answer("3001:10:66::5"), 0.0).intents == ()
     mixed = Detection(
-        "retransmit", 0.0, RetransmitEvidence(3, 3), flow=FlowDirection(H1, 1, "10.0.0.1", 2, "tcp")
+        "retransmit",
+        0.0,
+        RetransmitEvidence(3, 3),
+        flow=FlowDirection(ip(H1), 1, ip("10.0.0.1"), 2, 6),
     )
     assert policy.decide(mixed, 0.0).invalid == 1
     assert policy.stats.invalid == 1

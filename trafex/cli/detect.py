@@ -26,6 +26,7 @@ from typing import TextIO
 import structlog
 
 from trafex import logs
+from trafex.config import ConfigError, split_host_port
 from trafex.detect import (
     CaptureFile,
     DetectError,
@@ -36,10 +37,8 @@ from trafex.detect import (
     load_config,
 )
 from trafex.detect.capture.live import LiveInterface
-from trafex.trigger.config import TriggerConfig, default_config, load_trigger_config
-from trafex.trigger.intent import TriggerIntent
-from trafex.trigger.policy import Policy
-from trafex.trigger.sender import BackgroundSender, Sender
+from trafex.trigger.config import default_config, load_trigger_config
+from trafex.trigger.pipeline import Trigger
 
 BLOCK_TIMEOUT_MS = 50
 # With a controller the packet → intent latency counts: a 50 ms ring block timeout alone
@@ -137,6 +136,17 @@ def live_source(args: argparse.Namespace) -> LiveInterface:
     )
 
 
+def build_source(args: argparse.Namespace) -> CaptureFile | LiveInterface:
+    """The capture file (``-``: stdin) or the live interface the arguments name."""
+    if not args.pcap:
+        return live_source(args)
+    if args.bpf:
+        raise DetectError("--bpf applies to --interface only")
+    if getattr(args, "block_timeout", None) is not None:
+        raise DetectError("--block-timeout applies to --interface only")
+    return CaptureFile("/dev/stdin" if args.pcap == "-" else args.pcap)
+
+
 def build_config(args: argparse.Namespace) -> SensorConfig:
     # Without a config file the retransmit detector runs with its defaults.
     config = load_config(args.config) if args.config else SensorConfig().with_detector("retransmit")
@@ -153,11 +163,7 @@ def format_detection(d: Detection) -> str:
     """The human-readable line for one detection."""
     ev = d.evidence.to_dict()
     if d.detector == "retransmit" and d.flow is not None:
-        f = d.flow
-        return (
-            f"retransmit {f.proto} {f.src}:{f.sport} -> {f.dst}:{f.dport} "
-            f"retransmits={ev.get('retransmits')}"
-        )
+        return f"retransmit {d.flow} retransmits={ev.get('retransmits')}"
     if d.detector == "dns":
         addresses = ev.get("addresses")
         joined = ", ".join(str(a) for a in addresses) if isinstance(addresses, list) else ""
@@ -184,109 +190,24 @@ def format_stats(stats: SensorStats, final: bool, extra: str = "") -> str:
     return ("done " if final else "progress ") + " ".join(parts)
 
 
-def check_target(text: str) -> str:
-    """``HOST:PORT`` (``[v6]:PORT`` for an IPv6 address) for ``--controller``."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise DetectError(f"--controller: expected HOST:PORT, got {text!r}")
-    if ":" in host and not (host.startswith("[") and host.endswith("]")):
-        raise DetectError(f"--controller: write an IPv6 address as [ADDRESS]:PORT, got {text!r}")
-    return text
-
-
-class Trigger:
-    """The trigger policy between the sensor and its output: trafexd or stdout.
-
-    Policy time is the detection's own (packet) time, so a capture file gives the same
-    decisions however fast it is read, and ``--dry-run`` shows what ``--controller``
-    would send.
-    """
-
-    def __init__(
-        self,
-        config: TriggerConfig,
-        *,
-        out: TextIO,
-        err: TextIO,
-        as_json: bool,
-        sender: BackgroundSender | None,
-        live: bool,
-    ) -> None:
-        self.policy = Policy(config)
-        self.out = out
-        self.err = err
-        self.as_json = as_json
-        self.sender = sender
-        self.live = live
-        self._limit_reported = False
-
-    def on_detection(self, d: Detection, started: float) -> None:
-        """``started``: wall-clock time the detection reached the trigger (for latency)."""
-        decision = self.policy.decide(d, d.ts)
-        if decision.rate_limited and not self._limit_reported:
-            self._limit_reported = True
-            rate = self.policy.config.max_intents_per_second
-            print(
-                f"trafex detect: intent rate limit reached ({rate:g}/s); intents over it "
-                "are not sent (counted as rate_limited)",
-                file=self.err,
-                flush=True,
-            )
-        if not decision.intents:
-            return
-        if self.sender is not None:
-            # Live: from the triggering packet's kernel timestamp (same clock as time.time).
-            self.sender.submit(decision.intents, d.ts if self.live else started)
-            return
-        for intent in decision.intents:
-            print(self._format(intent), file=self.out, flush=True)
-
-    def _format(self, intent: TriggerIntent) -> str:
-        if self.as_json:
-            return json.dumps({"intent": intent.to_dict()})
-        return intent.line()
-
-    def close(self, timeout: float = 5.0) -> None:
-        if self.sender is not None:
-            self.sender.close(timeout)
-
-    def stats_text(self, final: bool) -> str:
-        p = self.policy.stats
-        parts = [
-            f"intents={p.sent}",
-            f"suppressed={p.suppressed}",
-            f"rate_limited={p.rate_limited}",
-        ]
-        if p.invalid:
-            parts.append(f"invalid={p.invalid}")
-        if self.sender is not None:
-            s = self.sender.stats
-            parts += [f"sent={s.sent}", f"failed={s.failed}", f"dropped={s.dropped}"]
-            if s.unannounced:
-                parts.append(f"unannounced={s.unannounced}")
-            if final and s.latencies:
-                p50, p99, worst = s.latency_ms()
-                parts += [
-                    f"latency_ms_p50={p50:.2f}",
-                    f"latency_ms_p99={p99:.2f}",
-                    f"latency_ms_max={worst:.2f}",
-                ]
-        return " ".join(parts)
-
-
 def build_trigger(args: argparse.Namespace, out: TextIO, err: TextIO) -> Trigger | None:
     """The trigger for ``--controller`` / ``--dry-run``, else None (detections only)."""
     controller = getattr(args, "controller", None)
     if not controller and not getattr(args, "dry_run", False):
         return None
     config = load_trigger_config(args.config) if args.config else default_config()
-    sender = None
     if controller:
-        client = Sender(check_target(controller), timeout=config.send_timeout, err=err)
-        client.connect(timeout=max(1.0, config.send_timeout))
-        sender = BackgroundSender(client, config.queue_size).start()
-    return Trigger(
-        config, out=out, err=err, as_json=args.json, sender=sender, live=bool(args.interface)
+        try:
+            split_host_port(controller)
+        except ValueError as error:
+            raise DetectError(f"--controller: {error}") from None
+    return Trigger.start(
+        config,
+        controller=controller,
+        out=out,
+        err=err,
+        as_json=args.json,
+        live=bool(args.interface),
     )
 
 
@@ -303,20 +224,14 @@ def run(args: argparse.Namespace, on_detection: Callable[[Detection], None] | No
         logs.configure("warning")  # log lines never mix with detections on stdout
     try:
         config = build_config(args)
-        if args.pcap:
-            if args.bpf:
-                raise DetectError("--bpf applies to --interface only")
-            if getattr(args, "block_timeout", None) is not None:
-                raise DetectError("--block-timeout applies to --interface only")
-            source: CaptureFile | LiveInterface = CaptureFile(
-                "/dev/stdin" if args.pcap == "-" else args.pcap
-            )
-        else:
-            source = live_source(args)
+        source = build_source(args)
         sensor = Sensor(config, progress_interval=args.progress or 1.0)
         trigger = build_trigger(args, out, err)
     except DetectError as exc:
         print(f"trafex detect: {exc}", file=err)
+        return 2
+    except ConfigError as exc:
+        print(f"trafex detect: config: {exc}", file=err)
         return 2
 
     # Sending: queue the intents before printing (a slow stdout must not delay them);
@@ -383,18 +298,3 @@ def _install_signals(sensor: Sensor) -> dict[int, _Handler]:
 def _restore_signals(previous: dict[int, _Handler]) -> None:
     for sig, handler in previous.items():
         signal.signal(sig, handler)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry point (``python -m trafex.cli.detect``)."""
-    parser = argparse.ArgumentParser(
-        prog="trafex detect", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    configure_parser(parser)
-    args = parser.parse_args(argv)
-    logs.configure("warning")
-    return run(args)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

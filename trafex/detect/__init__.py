@@ -13,6 +13,7 @@ Entry points: :class:`Sensor`, the sources :class:`CaptureFile` and
 out) and the :class:`Detector` protocol (the plug-in point).
 """
 
+from trafex.config import ConfigError
 from trafex.detect.capture.file import CaptureFile
 from trafex.detect.capture.source import Source
 from trafex.detect.config import SensorConfig, load_config, parse_config
@@ -20,7 +21,6 @@ from trafex.detect.detection import Detection, FlowDirection
 from trafex.detect.detectors.base import Detector, DetectorBase, Interests
 from trafex.detect.errors import (
     BlocklistError,
-    ConfigError,
     DetectError,
     LiveCaptureError,
     NotACaptureError,

@@ -31,24 +31,27 @@ With no detector table at all, the retransmit detector runs with its defaults.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from trafex.detect.confkeys import Table, check_keys, get_float, get_int
+from trafex.config import Table, read_toml
 from trafex.detect.detectors.base import Detector
 from trafex.detect.detectors.registry import REGISTRY
-from trafex.detect.errors import ConfigError
 from trafex.detect.flows.table import FlowTableConfig
 
-_TOP_KEYS = {"max_flows", "idle_timeout", "closed_timeout", "sweep_interval"}
+DetectorTable = Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
 class SensorConfig:
+    """The flow table's bounds and each enabled detector's table (as TOML gives it,
+    checked by :func:`parse_config`; each detector reads its own with
+    :attr:`DetectorSpec.read <trafex.detect.detectors.spec.DetectorSpec.read>`)."""
+
     flows: FlowTableConfig = field(default_factory=FlowTableConfig)
-    detectors: Mapping[str, Table] = field(default_factory=dict)
+    detectors: Mapping[str, DetectorTable] = field(default_factory=dict)
 
     def with_detector(self, name: str, **values: object) -> SensorConfig:
         """A copy with detector ``name`` enabled and ``values`` set in its table."""
@@ -59,40 +62,25 @@ class SensorConfig:
         return SensorConfig(self.flows, tables)
 
     def build_detectors(self) -> list[Detector]:
-        """One detector per enabled table (validated strictly), or the default set."""
+        """One detector per enabled table (read strictly: a ConfigError names the key),
+        or the retransmit detector with its defaults when none is."""
         tables = self.detectors or {"retransmit": {}}
-        return [REGISTRY[name](table) for name, table in tables.items()]
+        return [
+            REGISTRY[name].detector(Table(table, f"detect.{name}"))
+            for name, table in tables.items()
+        ]
 
 
 def parse_config(doc: Mapping[str, object]) -> SensorConfig:
-    detect = doc.get("detect", {})
-    if not isinstance(detect, Mapping):
-        raise ConfigError("detect", "expected a table")
-    check_keys(detect, _TOP_KEYS | set(REGISTRY), "detect")
-    flows = FlowTableConfig(
-        max_flows=get_int(detect, "max_flows", "detect", 1_000_000, minimum=2),
-        idle_timeout=get_float(detect, "idle_timeout", "detect", 120.0),
-        closed_timeout=get_float(detect, "closed_timeout", "detect", 10.0),
-        sweep_interval=get_float(detect, "sweep_interval", "detect", 5.0),
-    )
-    tables: dict[str, Table] = {}
-    for name in REGISTRY:
-        if name in detect:
-            table = detect[name]
-            if not isinstance(table, Mapping):
-                raise ConfigError(f"detect.{name}", "expected a table")
-            tables[name] = table
-    config = SensorConfig(flows, tables)
-    config.build_detectors()  # validate every detector table now
+    """The ``[detect]`` table of a parsed TOML document; raises
+    :class:`~trafex.config.ConfigError` naming the key."""
+    detect = Table(doc.get("detect", {}), "detect")
+    tables = {name: detect.table(name).data for name in REGISTRY if name in detect}
+    config = SensorConfig(detect.read(FlowTableConfig), tables)
+    config.build_detectors()  # check every detector table now
     return config
 
 
 def load_config(path: str | Path) -> SensorConfig:
-    try:
-        with open(path, "rb") as f:
-            doc = tomllib.load(f)
-    except OSError as exc:
-        raise ConfigError(str(path), f"cannot read ({exc.strerror})") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), f"not valid TOML ({exc})") from exc
-    return parse_config(doc)
+    """Read and check the ``[detect]`` table of a TOML file."""
+    return parse_config(read_toml(Path(path)))

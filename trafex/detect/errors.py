@@ -1,8 +1,9 @@
 """Exceptions raised by the sensor.
 
 Every exception the sensor raises for a user's mistake derives from
-:class:`DetectError`, so the CLI can print one line and exit 2 without a
-traceback. Bad or truncated packets never raise: they are counted and skipped.
+:class:`DetectError` (a bad config is trafex's one
+:class:`~trafex.config.ConfigError`), so the CLI can print one line and exit 2
+without a traceback. Bad or truncated packets never raise: they are counted and skipped.
 """
 
 from __future__ import annotations
@@ -22,15 +23,6 @@ class NotACaptureError(DetectError):
         super().__init__(f"{path}: not a pcap or pcapng capture ({reason})")
         self.path = path
         self.reason = reason
-
-
-class ConfigError(DetectError):
-    """The configuration is invalid; ``key`` is the dotted name of the bad key."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(f"config: {key}: {message}")
-        self.key = key
-        self.message = message
 
 
 class BlocklistError(DetectError):

@@ -8,20 +8,10 @@ allocates nothing. A detector must copy what it keeps: the view and its
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 
-PROTO_ICMP = 1
-PROTO_TCP = 6
-PROTO_UDP = 17
-PROTO_ICMPV6 = 58
-
-TCP_FIN = 0x01
-TCP_SYN = 0x02
-TCP_RST = 0x04
-TCP_PSH = 0x08
-TCP_ACK = 0x10
-
-PROTO_NAMES = {PROTO_ICMP: "icmp", PROTO_TCP: "tcp", PROTO_UDP: "udp", PROTO_ICMPV6: "icmpv6"}
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class PacketView:
@@ -79,3 +69,9 @@ def addr_to_str(packed: bytes) -> str:
     """The text form of a packed IPv4 or IPv6 address."""
     family = socket.AF_INET if len(packed) == 4 else socket.AF_INET6
     return socket.inet_ntop(family, packed)
+
+
+def ip_of(packed: bytes) -> IPAddress:
+    """The address of a packed IPv4 (4 bytes) or IPv6 (16 bytes) address, as a value
+    (a detector keeps this, not the view's bytes)."""
+    return ipaddress.IPv4Address(packed) if len(packed) == 4 else ipaddress.IPv6Address(packed)

@@ -13,7 +13,6 @@ from trafex.trigger.config import (
     TriggerConfig,
     default_config,
     load_trigger_config,
-    parse_duration,
     parse_trigger,
 )
 from trafex.trigger.intent import TriggerIntent
@@ -33,6 +32,5 @@ __all__ = [
     "default_config",
     "intents_for",
     "load_trigger_config",
-    "parse_duration",
     "parse_trigger",
 ]

@@ -91,7 +91,7 @@ class Policy:
     def __init__(self, config: TriggerConfig | None = None) -> None:
         self.config = config or default_config()
         self.stats = PolicyStats()
-        self._bucket = TokenBucket(self.config.max_intents_per_second, self.config.burst)
+        self._bucket = TokenBucket(self.config.max_intents_per_second, self.config.bucket)
         self._sent: dict[str, _Sent] = {}
         self._next_sweep: float | None = None
 

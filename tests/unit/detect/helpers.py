@@ -179,5 +179,5 @@ def retransmit_detections(path: Path, threshold: int) -> set[Direction]:
     out = set()
     for d in run_sensor(path, config):
         assert d.flow is not None
-        out.add((d.flow.src, d.flow.sport, d.flow.dst, d.flow.dport))
+        out.add((str(d.flow.src), d.flow.sport, str(d.flow.dst), d.flow.dport))
     return out

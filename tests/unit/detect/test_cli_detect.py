@@ -112,9 +112,9 @@ def test_user_errors_are_one_line_exit_2(
 
 
 def test_help_shows_an_example() -> None:
-    """--help of the standalone entry point shows an example command."""
+    """`trafex detect --help` shows an example command."""
     done = subprocess.run(
-        [sys.executable, "-m", "trafex.cli.detect", "--help"],
+        [sys.executable, "-m", "trafex.cli.main", "detect", "--help"],
         capture_output=True,
         text=True,
         check=True,
@@ -164,7 +164,17 @@ def test_stdin_pipe(tmp_path: Path) -> None:
     """--pcap - reads a capture from a pipe."""
     data = _capture(tmp_path).read_bytes()
     done = subprocess.run(
-        [sys.executable, "-m", "trafex.cli.detect", "--pcap", "-", "--json", "--progress", "0"],
+        [
+            sys.executable,
+            "-m",
+            "trafex.cli.main",
+            "detect",
+            "--pcap",
+            "-",
+            "--json",
+            "--progress",
+            "0",
+        ],
         input=data,
         capture_output=True,
         check=True,

@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
+from trafex.config import Table
 from trafex.detect import ConfigError, SensorConfig
 from trafex.detect.detectors.blocklist import Blocklist
+from trafex.detect.detectors.dns import SPEC as DNS_SPEC
 from trafex.detect.detectors.dns import DnsConfig, DnsDetector
 
 from .dnsscenarios import (
@@ -188,7 +190,7 @@ def test_reload_reads_the_blocklist_again(tmp_path: Path) -> None:
 def test_config_rejects_unknown_keys() -> None:
     """An unknown key in [detect.dns] is an error that names it."""
     with pytest.raises(ConfigError) as err:
-        DnsConfig.from_table({"blocklst": "x"})
+        DNS_SPEC.read(Table({"blocklst": "x"}, "detect.dns"))
     assert err.value.key == "detect.dns.blocklst"
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from trafex.detect.errors import (
     BlocklistError,
-    ConfigError,
     DetectError,
     LiveCaptureError,
     NotACaptureError,
@@ -15,7 +14,6 @@ def test_all_derive_from_detect_error() -> None:
     """The CLI catches DetectError and prints one line for each kind."""
     for exc in (
         NotACaptureError("f.pcap", "bad magic"),
-        ConfigError("detect.x", "unknown"),
         BlocklistError("b"),
         LiveCaptureError("l"),
     ):

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from trafex.config import Table
 from trafex.detect import ConfigError
-from trafex.detect.detectors.retransmit import RetransmitConfig, RetransmitDetector, from_config
+from trafex.detect.detectors.retransmit import SPEC, RetransmitConfig, RetransmitDetector
 from trafex.detect.packet import PacketView
 
 
@@ -84,4 +85,4 @@ def test_directions_repeat_independently_and_memory_is_bounded() -> None:
 def test_bad_config_is_rejected(table: dict[str, object]) -> None:
     """Thresholds outside 1..65535, wrong types and unknown keys are ConfigErrors."""
     with pytest.raises(ConfigError):
-        from_config(table)
+        SPEC.detector(Table(table, "detect.retransmit"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 from pathlib import Path
 from typing import Any
@@ -9,16 +10,18 @@ from typing import Any
 import pytest
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 
+from trafex.config import Table
 from trafex.detect import ConfigError, SensorConfig
-from trafex.detect.detectors.volumetric import VolumetricConfig, VolumetricEvidence
+from trafex.detect.detectors.volumetric import VolumetricEvidence, read_config
+from trafex.model.protocols import PROTO_TCP
 
 from .dnsscenarios import eth
 from .helpers import run_sensor, write_pcap
 
-VICTIM = "192.0.2.80"
+VICTIM = ipaddress.ip_address("192.0.2.80")
 
 
-def _flood(n: int, rate: float, layer: Any, sources: int = 4, dst: str = VICTIM) -> list[Any]:
+def _flood(n: int, rate: float, layer: Any, sources: int = 4, dst: str = str(VICTIM)) -> list[Any]:
     pkts = []
     for i in range(n):
         p = eth() / IP(src=f"198.51.100.{1 + i % sources}", dst=dst) / layer
@@ -41,9 +44,14 @@ def test_syn_flood_names_sources_port_and_protocol(tmp_path: Path) -> None:
     ev = found[0].evidence
     assert isinstance(ev, VolumetricEvidence)
     assert found[0].host == VICTIM
-    assert (ev.kind, ev.metric, ev.ip_proto) == ("tcp-syn", "pps", "tcp")
-    assert ev.top_dst_ports[0][:2] == ("tcp", 443)
-    assert {src for src, _n in ev.top_sources} == {f"198.51.100.{i}" for i in range(1, 5)}
+    assert (ev.kind, ev.metric, ev.ip_proto) == ("tcp-syn", "pps", PROTO_TCP)
+    assert ev.top_dst_ports[0][:2] == (PROTO_TCP, 443)
+    sources = {ipaddress.ip_address(f"198.51.100.{i}") for i in range(1, 5)}
+    assert {src for src, _n in ev.top_sources} == sources
+    assert ev.to_dict()["ip_proto"] == "tcp"
+    top = ev.to_dict()["top_dst_ports"]
+    assert isinstance(top, list) and isinstance(top[0], dict)
+    assert (top[0]["proto"], top[0]["port"]) == ("tcp", 443)
     assert ev.rate > ev.threshold == 500
 
 
@@ -143,5 +151,5 @@ def test_a_new_flood_after_a_repeat_is_not_a_repeat(tmp_path: Path) -> None:
 def test_config_errors_name_the_key(table: dict[str, Any], key: str) -> None:
     """Unknown keys and bad values name the offending key."""
     with pytest.raises(ConfigError) as err:
-        VolumetricConfig.from_table(table)
+        read_config(Table(table, "detect.volumetric"))
     assert err.value.key == key

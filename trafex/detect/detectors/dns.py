@@ -9,18 +9,30 @@ blocklist file is re-read by :meth:`DnsDetector.reload` (SIGHUP in the CLI).
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Annotated, Any
 
 import structlog
 
-from trafex.detect.confkeys import Table, check_keys, get_int, get_int_list, get_str
-from trafex.detect.detection import Detection, FlowDirection, JSONValue
+from trafex.config import Parse, Range, int_list
+from trafex.detect.detection import Detection, FlowDirection, IPAddress, JSONValue
 from trafex.detect.detectors.base import NOTHING, DetectorBase, Interests
 from trafex.detect.detectors.blocklist import Blocklist
 from trafex.detect.detectors.dnsmsg import DnsResponse, parse_response
-from trafex.detect.errors import ConfigError
-from trafex.detect.packet import TCP_FIN, TCP_RST, TCP_SYN, PacketView, addr_to_str
+from trafex.detect.detectors.spec import (
+    Aim,
+    DetectorSpec,
+    Target,
+    TriggerDefaults,
+    family_of,
+    host_prefix,
+    read_dataclass,
+)
+from trafex.detect.packet import PacketView, ip_of
+from trafex.model.flowspec import FlowActions, FlowMatch, RouteTarget
+from trafex.model.protocols import PROTO_UDP, TCP_FIN, TCP_RST, TCP_SYN
 
 NAME = "dns"
 log = structlog.get_logger("trafex.detect.dns")
@@ -29,45 +41,38 @@ M32 = 0xFFFFFFFF
 MAX_TCP_MESSAGE = 65535 + 2
 
 
+def _ports(value: Any) -> tuple[int, ...]:
+    ports = int_list(value)
+    for port in ports:
+        if not 0 < port < 65536:
+            raise ValueError(f"not a port: {port}")
+    return tuple(ports)
+
+
 @dataclass(frozen=True, slots=True)
 class DnsConfig:
-    blocklist: str | None = None
-    ports: tuple[int, ...] = (53,)
-    max_tcp_streams: int = 10_000
-    names: tuple[str, ...] = ()
+    """``[detect.dns]``: a blocklist file and/or names, the ports DNS runs on."""
 
-    @classmethod
-    def from_table(cls, table: Table, where: str = f"detect.{NAME}") -> DnsConfig:
-        check_keys(table, {"blocklist", "ports", "max_tcp_streams", "names"}, where)
-        ports = get_int_list(table, "ports", where, [53])
-        for port in ports:
-            if not 0 < port < 65536:
-                raise ConfigError(f"{where}.ports", f"not a port: {port}")
-        names = table.get("names", [])
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise ConfigError(f"{where}.names", "expected a list of domain names")
-        return cls(
-            blocklist=get_str(table, "blocklist", where, None),
-            ports=tuple(ports),
-            max_tcp_streams=get_int(table, "max_tcp_streams", where, 10_000, minimum=1),
-            names=tuple(names),
-        )
+    blocklist: str | None = None
+    ports: Annotated[tuple[int, ...], Parse(_ports)] = (53,)
+    max_tcp_streams: Annotated[int, Range(1)] = 10_000
+    names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class DnsEvidence:
     qname: str
-    addresses: tuple[str, ...]
-    client: str
-    server: str
+    addresses: tuple[IPAddress, ...]
+    client: IPAddress
+    server: IPAddress
     blocked: str
 
     def to_dict(self) -> dict[str, JSONValue]:
         return {
             "qname": self.qname,
-            "addresses": list(self.addresses),
-            "client": self.client,
-            "server": self.server,
+            "addresses": [str(a) for a in self.addresses],
+            "client": str(self.client),
+            "server": str(self.server),
             "blocked": self.blocked,
         }
 
@@ -112,7 +117,7 @@ class DnsDetector(DetectorBase):
         log.info("blocklist.reloaded", names=len(fresh), path=self.config.blocklist)
 
     def on_payload(self, pkt: PacketView, payload: bytes) -> Sequence[Detection]:
-        if pkt.proto == 17:
+        if pkt.proto == PROTO_UDP:
             return self._message(pkt, payload)
         return self._tcp(pkt, payload)
 
@@ -131,15 +136,13 @@ class DnsDetector(DetectorBase):
         blocked = self.blocklist.match(resp.qname)
         if blocked is None:
             return NOTHING
-        addresses = resp.chain_addresses()
+        addresses = tuple(ipaddress.ip_address(a) for a in resp.chain_addresses())
         if not addresses:
             return NOTHING
         qname = resp.qname if resp.qname.endswith(".") else resp.qname + "."
-        client = addr_to_str(pkt.dst)
-        server = addr_to_str(pkt.src)
-        evidence = DnsEvidence(qname, tuple(addresses), client, server, blocked)
-        proto = "udp" if pkt.proto == 17 else "tcp"
-        flow = FlowDirection(server, pkt.sport, client, pkt.dport, proto)
+        client, server = ip_of(pkt.dst), ip_of(pkt.src)
+        evidence = DnsEvidence(qname, addresses, client, server, blocked)
+        flow = FlowDirection(server, pkt.sport, client, pkt.dport, pkt.proto)
         return (Detection(NAME, pkt.ts / 1e9, evidence, flow=flow, host=client),)
 
     def _tcp(self, pkt: PacketView, payload: bytes) -> Sequence[Detection]:
@@ -212,5 +215,37 @@ class DnsDetector(DetectorBase):
         streams[key] = stream
 
 
-def from_config(table: Table) -> DnsDetector:
-    return DnsDetector(DnsConfig.from_table(table))
+def targets(detection: Detection, aim: Aim) -> list[Target]:
+    """Each address of the answer: its host route, or a rule towards it (``aim.both``:
+    and one from it)."""
+    evidence = detection.evidence
+    if not isinstance(evidence, DnsEvidence):
+        return []
+    out: list[Target] = []
+    for address in dict.fromkeys(evidence.addresses):
+        reason = (
+            f"dns: {evidence.qname} -> {address} "
+            f"(blocklisted {evidence.blocked}, client {evidence.client})"
+        )
+        if aim.route:
+            out.append(Target(address, reason))
+            continue
+        family, prefix = family_of(address), host_prefix(address)
+        out.append(Target(FlowMatch(family, destination=prefix), reason))
+        if aim.both:
+            out.append(Target(FlowMatch(family, source=prefix), reason + " (from the address)"))
+    return out
+
+
+SPEC = DetectorSpec(
+    name=NAME,
+    read=read_dataclass(DnsConfig),
+    build=DnsDetector,
+    trigger=TriggerDefaults(
+        action="route",  # a /32 or /128 per answer, next-hop self (the talk's DNS demo)
+        ttl=3600.0,
+        flow_actions=FlowActions(redirect=RouteTarget.parse("6:302")),
+        both_with=frozenset({"flowspec"}),
+    ),
+    targets=targets,
+)

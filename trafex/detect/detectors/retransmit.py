@@ -14,29 +14,37 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Annotated
 
-from trafex.detect.confkeys import Table, check_keys, get_float, get_int
+from trafex.config import Range
 from trafex.detect.detection import Detection, FlowDirection, JSONValue
 from trafex.detect.detectors.base import NOTHING, DetectorBase, Interests
-from trafex.detect.packet import PROTO_NAMES, PacketView, addr_to_str
+from trafex.detect.detectors.spec import (
+    Aim,
+    DetectorSpec,
+    Target,
+    TriggerDefaults,
+    equals,
+    family_of,
+    host_prefix,
+    read_dataclass,
+)
+from trafex.detect.packet import PacketView, ip_of
+from trafex.model.flowspec import FlowActions, FlowMatch, RouteTarget
 
 NAME = "retransmit"
 
 
 @dataclass(frozen=True, slots=True)
 class RetransmitConfig:
-    threshold: int = 3  # at most 65535: the flow table saturates its counts there
-    repeat_after: float = 60.0  # s of packet time between reports of one direction; 0: once
-    max_reported: int = 100_000  # directions remembered for repeat_after (oldest forgotten)
+    """``[detect.retransmit]``."""
 
-    @classmethod
-    def from_table(cls, table: Table, where: str = f"detect.{NAME}") -> RetransmitConfig:
-        check_keys(table, {"threshold", "repeat_after", "max_reported"}, where)
-        return cls(
-            threshold=get_int(table, "threshold", where, 3, minimum=1, maximum=0xFFFF),
-            repeat_after=get_float(table, "repeat_after", where, 60.0),
-            max_reported=get_int(table, "max_reported", where, 100_000, minimum=1),
-        )
+    # At most 65535: the flow table saturates its counts there.
+    threshold: Annotated[int, Range(1, 0xFFFF)] = 3
+    # Seconds of packet time between reports of one direction; 0: once.
+    repeat_after: Annotated[float, Range(0)] = 60.0
+    # Directions remembered for repeat_after (the oldest are forgotten).
+    max_reported: Annotated[int, Range(1)] = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,16 +85,53 @@ class RetransmitDetector(DetectorBase):
             self._reported.move_to_end(key)
             if len(self._reported) > self.config.max_reported:
                 self._reported.popitem(last=False)
-        flow = FlowDirection(
-            src=addr_to_str(pkt.src),
-            sport=pkt.sport,
-            dst=addr_to_str(pkt.dst),
-            dport=pkt.dport,
-            proto=PROTO_NAMES.get(pkt.proto, str(pkt.proto)),
-        )
+        flow = FlowDirection(ip_of(pkt.src), pkt.sport, ip_of(pkt.dst), pkt.dport, pkt.proto)
         evidence = RetransmitEvidence(retransmits=count, threshold=threshold, repeat=repeat)
         return (Detection(detector=NAME, ts=pkt.ts / 1e9, evidence=evidence, flow=flow),)
 
 
-def from_config(table: Table) -> RetransmitDetector:
-    return RetransmitDetector(RetransmitConfig.from_table(table))
+def targets(detection: Detection, aim: Aim) -> list[Target]:
+    """The flagged direction: its destination's host route, or a rule from source to
+    destination with the protocol and ports ``aim.match`` asks for; ``aim.both``: the
+    reverse direction too (the talk's demo redirects both)."""
+    flow = detection.flow
+    if flow is None:
+        return []
+    evidence = detection.evidence
+    count = evidence.retransmits if isinstance(evidence, RetransmitEvidence) else "?"
+    reason = f"retransmit: {count} retransmits {flow.src}:{flow.sport} -> {flow.dst}:{flow.dport}"
+    directions = [(flow, reason)]
+    if aim.both:
+        directions.append((flow.reverse(), reason + " (reverse direction)"))
+    if aim.route:
+        return [Target(f.dst, why) for f, why in directions]
+    return [Target(_match(f, aim.match), why) for f, why in directions]
+
+
+def _match(flow: FlowDirection, wanted: frozenset[str]) -> FlowMatch:
+    return FlowMatch(
+        family_of(flow.src),
+        destination=host_prefix(flow.dst),
+        source=host_prefix(flow.src),
+        protocol=equals(flow.proto) if "protocol" in wanted else (),
+        source_port=equals(flow.sport) if "source-port" in wanted else (),
+        destination_port=equals(flow.dport) if "destination-port" in wanted else (),
+    )
+
+
+SPEC = DetectorSpec(
+    name=NAME,
+    read=read_dataclass(RetransmitConfig),
+    build=RetransmitDetector,
+    trigger=TriggerDefaults(
+        action="flowspec",
+        ttl=600.0,
+        # The talk's analysis VRF: redirect both directions to route-target 6:302.
+        flow_actions=FlowActions(redirect=RouteTarget.parse("6:302")),
+        match=("protocol",),
+        match_choices=frozenset({"protocol", "source-port", "destination-port"}),
+        both_directions=True,
+        both_with=frozenset({"route", "flowspec"}),
+    ),
+    targets=targets,
+)

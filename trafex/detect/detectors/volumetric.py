@@ -24,20 +24,33 @@ from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from operator import add, sub
+from typing import Annotated, Any
 
-from trafex.detect.confkeys import (
-    Table,
-    check_keys,
-    get_float,
-    get_int,
-    get_str,
-    get_str_list,
-    get_table,
-)
-from trafex.detect.detection import Detection, JSONValue
+from trafex.config import Range, Table, str_list
+from trafex.detect.detection import Detection, IPAddress, JSONValue
 from trafex.detect.detectors.base import NOTHING, DetectorBase, Interests
-from trafex.detect.errors import ConfigError
-from trafex.detect.packet import PROTO_NAMES, PacketView, addr_to_str
+from trafex.detect.detectors.spec import (
+    Aim,
+    DetectorSpec,
+    Target,
+    TriggerDefaults,
+    equals,
+    family_of,
+    host_prefix,
+)
+from trafex.detect.packet import PacketView, ip_of
+from trafex.model.components import FRAGMENT_IS
+from trafex.model.flowspec import BitmaskTerm, FlowActions, FlowMatch, NumericTerm
+from trafex.model.protocols import (
+    PROTO_ICMP,
+    PROTO_ICMPV6,
+    PROTO_TCP,
+    PROTO_UDP,
+    TCP_ACK,
+    TCP_SYN,
+    icmp_protocol,
+    protocol_name,
+)
 
 NAME = "volumetric"
 KINDS = ("all", "tcp-syn", "udp", "icmp", "fragment")
@@ -46,7 +59,11 @@ THRESHOLD_KEYS = tuple(f"{_PREFIX[k]}{m}" for k in KINDS for m in ("pps", "bps")
 _INF = float("inf")
 # Counter index (in the order of THRESHOLD_KEYS, pps then bps) of each kind that is
 # told by the IP protocol alone: UDP, ICMP and ICMPv6 (TCP SYN and fragments are not).
-_KIND_OF_PROTO = {17: 4, 1: 6, 58: 6}
+_KIND_OF_PROTO = {PROTO_UDP: 4, PROTO_ICMP: 6, PROTO_ICMPV6: 6}
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+_SYN_ACK = TCP_SYN | TCP_ACK
+_PORTED = (PROTO_TCP, PROTO_UDP)  # protocols whose ports the evidence names
+_RATE = Range(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,89 +73,66 @@ class Thresholds:
     values: tuple[float, ...] = (0.0,) * len(THRESHOLD_KEYS)
 
     @classmethod
-    def from_table(cls, table: Table, where: str, base: Thresholds | None = None) -> Thresholds:
-        start = base.values if base is not None else cls().values
-        return cls(
-            tuple(get_float(table, key, where, start[i]) for i, key in enumerate(THRESHOLD_KEYS))
-        )
+    def read(cls, table: Table) -> Thresholds:
+        """The ``pps``, ``bps``, ``syn_pps``, … keys of ``table`` (absent: 0, off)."""
+        return cls(tuple(table.convert(key, _rate, 0.0) for key in THRESHOLD_KEYS))
 
     def enabled(self) -> bool:
         return any(self.values)
 
 
+def _rate(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"expected a number, got {type(value).__name__}")
+    return _RATE(float(value))
+
+
 @dataclass(frozen=True, slots=True)
 class HostGroup:
     name: str
-    prefixes: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    prefixes: tuple[IPNetwork, ...]
     thresholds: Thresholds
+
+    @classmethod
+    def read(cls, table: Table, index: int) -> HostGroup:
+        """One ``[[detect.volumetric.groups]]``: ``name``, ``prefixes`` and thresholds."""
+        name = table.take("name", str, f"group{index}")
+        prefixes: tuple[IPNetwork, ...] = table.convert("prefixes", _prefixes, ())
+        if not prefixes:
+            raise table.error("prefixes", "a host group needs at least one prefix")
+        group = cls(name, prefixes, Thresholds.read(table))
+        table.done()
+        return group
+
+
+def _prefixes(value: Any) -> tuple[IPNetwork, ...]:
+    return tuple(ipaddress.ip_network(text, strict=False) for text in str_list(value))
 
 
 @dataclass(frozen=True, slots=True)
 class VolumetricConfig:
-    window: float = 10.0
-    bucket: float = 1.0
-    top: int = 5
-    max_hosts: int = 100_000
-    watch_ratio: float = 0.5
-    repeat_after: float = 60.0
+    """``[detect.volumetric]``; ``default`` and ``groups`` are read by :func:`read_config`."""
+
+    window: Annotated[float, Range(above=0)] = 10.0  # seconds the rates are measured over
+    bucket: Annotated[float, Range(above=0)] = 1.0  # seconds per bucket (<= window)
+    top: Annotated[int, Range(1)] = 5  # sources and ports named in the evidence
+    max_hosts: Annotated[int, Range(1)] = 100_000
+    watch_ratio: Annotated[float, Range(above=0, maximum=1)] = 0.5
+    repeat_after: Annotated[float, Range(0)] = 60.0  # 0: report a flood once
     default: Thresholds = field(default_factory=Thresholds)
     groups: tuple[HostGroup, ...] = ()
 
-    @classmethod
-    def from_table(cls, table: Table, where: str = f"detect.{NAME}") -> VolumetricConfig:
-        check_keys(
-            table,
-            {
-                "window",
-                "bucket",
-                "top",
-                "max_hosts",
-                "watch_ratio",
-                "repeat_after",
-                "default",
-                "groups",
-            },
-            where,
-        )
-        window = get_float(table, "window", where, 10.0)
-        bucket = get_float(table, "bucket", where, 1.0)
-        if bucket <= 0 or window < bucket:
-            raise ConfigError(f"{where}.bucket", "must be > 0 and no longer than the window")
-        ratio = get_float(table, "watch_ratio", where, 0.5)
-        if not 0 < ratio <= 1:
-            raise ConfigError(f"{where}.watch_ratio", "must be in (0, 1]")
-        default_table = get_table(table, "default", where)
-        check_keys(default_table, set(THRESHOLD_KEYS), f"{where}.default")
-        default = Thresholds.from_table(default_table, f"{where}.default")
-        groups_raw = table.get("groups", [])
-        if not isinstance(groups_raw, list):
-            raise ConfigError(f"{where}.groups", "expected an array of tables ([[...groups]])")
-        groups: list[HostGroup] = []
-        for i, g in enumerate(groups_raw):
-            gw = f"{where}.groups[{i}]"
-            if not isinstance(g, dict):
-                raise ConfigError(gw, "expected a table")
-            check_keys(g, {"name", "prefixes", *THRESHOLD_KEYS}, gw)
-            name = get_str(g, "name", gw, None) or f"group{i}"
-            prefixes = []
-            for text in get_str_list(g, "prefixes", gw, []):
-                try:
-                    prefixes.append(ipaddress.ip_network(text, strict=False))
-                except ValueError as exc:
-                    raise ConfigError(f"{gw}.prefixes", str(exc)) from exc
-            if not prefixes:
-                raise ConfigError(f"{gw}.prefixes", "a host group needs at least one prefix")
-            groups.append(HostGroup(name, tuple(prefixes), Thresholds.from_table(g, gw)))
-        return cls(
-            window=window,
-            bucket=bucket,
-            top=get_int(table, "top", where, 5, minimum=1),
-            max_hosts=get_int(table, "max_hosts", where, 100_000, minimum=1),
-            watch_ratio=ratio,
-            repeat_after=get_float(table, "repeat_after", where, 60.0),
-            default=default,
-            groups=tuple(groups),
-        )
+
+def read_config(table: Table) -> VolumetricConfig:
+    """``[detect.volumetric]`` with its ``[default]`` thresholds and ``[[groups]]``."""
+    default_table = table.table("default")
+    default = Thresholds.read(default_table)
+    default_table.done()
+    groups = tuple(HostGroup.read(t, i) for i, t in enumerate(table.tables("groups")))
+    config = table.read(VolumetricConfig, default=default, groups=groups)
+    if config.window < config.bucket:
+        raise table.error("bucket", "must be no longer than the window")
+    return config
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,10 +143,10 @@ class VolumetricEvidence:
     rate: float
     threshold: float
     window: float
-    ip_proto: str | None
-    top_sources: tuple[tuple[str, int], ...]
-    top_dst_ports: tuple[tuple[str, int, int], ...]
-    top_src_ports: tuple[tuple[str, int, int], ...]
+    ip_proto: int | None  # the most frequent IP protocol of the flood
+    top_sources: tuple[tuple[IPAddress, int], ...]  # (source, packets)
+    top_dst_ports: tuple[tuple[int, int, int], ...]  # (protocol, port, packets)
+    top_src_ports: tuple[tuple[int, int, int], ...]
     repeat: bool = False  # fired before; the flood goes on
 
     def to_dict(self) -> dict[str, JSONValue]:
@@ -164,15 +158,15 @@ class VolumetricEvidence:
             "rate": round(self.rate, 3),
             "threshold": self.threshold,
             "window": self.window,
-            "ip_proto": self.ip_proto,
-            "top_sources": [{"src": s, "packets": n} for s, n in self.top_sources],
-            "top_dst_ports": [
-                {"proto": p, "port": port, "packets": n} for p, port, n in self.top_dst_ports
-            ],
-            "top_src_ports": [
-                {"proto": p, "port": port, "packets": n} for p, port, n in self.top_src_ports
-            ],
+            "ip_proto": protocol_name(self.ip_proto) if self.ip_proto is not None else None,
+            "top_sources": [{"src": str(s), "packets": n} for s, n in self.top_sources],
+            "top_dst_ports": _ports_json(self.top_dst_ports),
+            "top_src_ports": _ports_json(self.top_src_ports),
         }
+
+
+def _ports_json(ports: tuple[tuple[int, int, int], ...]) -> list[JSONValue]:
+    return [{"proto": protocol_name(p), "port": port, "packets": n} for p, port, n in ports]
 
 
 class _Detail:
@@ -267,8 +261,8 @@ class VolumetricDetector(DetectorBase):
         proto = pkt.proto
         if pkt.fragment:
             k = 8
-        elif proto == 6:
-            k = 2 if pkt.tcp_flags & 0x12 == 0x02 else 0
+        elif proto == PROTO_TCP:
+            k = 2 if pkt.tcp_flags & _SYN_ACK == TCP_SYN else 0
         else:
             k = _KIND_OF_PROTO.get(proto, 0)
         c = host.cur
@@ -292,7 +286,7 @@ class VolumetricDetector(DetectorBase):
             detail = host.detail = _Detail()
         detail.sources[bytes(pkt.src)] += 1
         detail.protos[proto] += 1
-        if not pkt.fragment and proto in (6, 17):
+        if not pkt.fragment and proto in _PORTED:
             detail.dports[(proto, pkt.dport)] += 1
             detail.sports[(proto, pkt.sport)] += 1
         lim = host.limits
@@ -333,17 +327,13 @@ class VolumetricDetector(DetectorBase):
             rate=rate,
             threshold=threshold,
             window=cfg.window,
-            ip_proto=PROTO_NAMES.get(proto_top[0][0], str(proto_top[0][0])) if proto_top else None,
-            top_sources=tuple((addr_to_str(s), n) for s, n in detail.sources.most_common(top)),
-            top_dst_ports=tuple(
-                (PROTO_NAMES[p], port, n) for (p, port), n in detail.dports.most_common(top)
-            ),
-            top_src_ports=tuple(
-                (PROTO_NAMES[p], port, n) for (p, port), n in detail.sports.most_common(top)
-            ),
+            ip_proto=proto_top[0][0] if proto_top else None,
+            top_sources=tuple((ip_of(s), n) for s, n in detail.sources.most_common(top)),
+            top_dst_ports=tuple((p, port, n) for (p, port), n in detail.dports.most_common(top)),
+            top_src_ports=tuple((p, port, n) for (p, port), n in detail.sports.most_common(top)),
             repeat=host.repeat,
         )
-        return Detection(NAME, pkt.ts / 1e9, evidence, host=addr_to_str(pkt.dst))
+        return Detection(NAME, pkt.ts / 1e9, evidence, host=ip_of(pkt.dst))
 
     def on_tick(self, now_ns: int) -> Sequence[Detection]:
         if now_ns >= self._next_rotate:
@@ -406,5 +396,82 @@ class VolumetricDetector(DetectorBase):
         return len(self._hosts)
 
 
-def from_config(table: Table) -> VolumetricDetector:
-    return VolumetricDetector(VolumetricConfig.from_table(table))
+# -- what a flood's detection aims at -------------------------------------------------------
+
+
+def targets(detection: Detection, aim: Aim) -> list[Target]:
+    """The flood's target: its host route (RTBH with a blackhole community), or a rule
+    towards it made precise with what ``aim.match`` takes from the evidence: the
+    protocol of the flood's kind, its top destination or source port, one rule per top
+    source (``source``)."""
+    host, evidence = detection.host, detection.evidence
+    if host is None or not isinstance(evidence, VolumetricEvidence):
+        return []
+    reason = (
+        f"volumetric: {evidence.kind} {evidence.metric} {evidence.rate:.0f} > "
+        f"{evidence.threshold:.0f} towards {host} (group {evidence.group})"
+    )
+    if aim.route:
+        return [Target(host, reason)]
+    kind = _Kind.of(evidence, host) if "protocol" in aim.match else _Kind()
+
+    def top_port(choice: str, top: tuple[tuple[int, int, int], ...]) -> tuple[NumericTerm, ...]:
+        # The top port counts only when it belongs to the flood's protocol.
+        usable = choice in aim.match and top and evidence.kind != "fragment"
+        return equals(top[0][1]) if usable and kind.protocol in (None, top[0][0]) else ()
+
+    sources: list[IPAddress | None] = [None]
+    if "source" in aim.match:
+        sources = [s for s, _ in evidence.top_sources if s.version == host.version] or sources
+    out = []
+    for source in sources:
+        match = FlowMatch(
+            family_of(host),
+            destination=host_prefix(host),
+            source=host_prefix(source) if source is not None else None,
+            protocol=equals(kind.protocol) if kind.protocol is not None else (),
+            tcp_flags=kind.tcp_flags,
+            fragment=kind.fragment,
+            destination_port=top_port("destination-port", evidence.top_dst_ports),
+            source_port=top_port("source-port", evidence.top_src_ports),
+        )
+        out.append(Target(match, reason if source is None else f"{reason}, source {source}"))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Kind:
+    """The components that say a flood's kind: its protocol, SYN without ACK, fragments."""
+
+    protocol: int | None = None
+    tcp_flags: tuple[BitmaskTerm, ...] = ()
+    fragment: tuple[BitmaskTerm, ...] = ()
+
+    @classmethod
+    def of(cls, evidence: VolumetricEvidence, host: IPAddress) -> _Kind:
+        kind = evidence.kind
+        if kind == "tcp-syn":
+            syn = (BitmaskTerm(TCP_SYN, match=True), BitmaskTerm(TCP_ACK, not_=True, and_=True))
+            return cls(PROTO_TCP, tcp_flags=syn)
+        if kind == "udp":
+            return cls(PROTO_UDP)
+        if kind == "icmp":
+            return cls(icmp_protocol(host.version))
+        if kind == "fragment":
+            return cls(fragment=(BitmaskTerm(FRAGMENT_IS),))
+        return cls(evidence.ip_proto)
+
+
+SPEC = DetectorSpec(
+    name=NAME,
+    read=read_config,
+    build=VolumetricDetector,
+    trigger=TriggerDefaults(
+        action="flowspec",
+        ttl=300.0,
+        flow_actions=FlowActions(rate=0.0),  # discard towards the host
+        match=("protocol",),
+        match_choices=frozenset({"protocol", "destination-port", "source-port", "source"}),
+    ),
+    targets=targets,
+)

@@ -20,9 +20,11 @@ from array import array
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import repeat
+from typing import Annotated
 
 import structlog
 
+from trafex.config import Range
 from trafex.detect.flows.analysis import SequenceAnalysis
 from trafex.detect.flows.layout import (
     F2_ACKED_UNSEEN,
@@ -67,12 +69,13 @@ _GROW = 4096  # conversations added to the slab at a time
 
 @dataclass(frozen=True, slots=True)
 class FlowTableConfig:
-    """Bounds of the flow table. Times are seconds of packet time."""
+    """Bounds of the flow table (the ``[detect]`` table's keys). Times are seconds of
+    packet time."""
 
-    max_flows: int = 1_000_000
-    idle_timeout: float = 120.0
-    closed_timeout: float = 10.0
-    sweep_interval: float = 5.0
+    max_flows: Annotated[int, Range(2)] = 1_000_000  # TCP conversations tracked at once
+    idle_timeout: Annotated[float, Range(0)] = 120.0  # without a packet: evicted
+    closed_timeout: Annotated[float, Range(0)] = 10.0  # kept after FIN both ways or RST
+    sweep_interval: Annotated[float, Range(0)] = 5.0  # between eviction sweeps
 
 
 @dataclass(frozen=True, slots=True)
