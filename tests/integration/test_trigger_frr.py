@@ -151,11 +151,11 @@ def test_dry_run_prints_what_would_be_sent(inputs: tuple[Path, Path]) -> None:
         ("flow", "retransmit"),
         ("flow", "retransmit"),
     ]
-    assert intents[0]["prefix"] == f"{BAD}/128" and intents[0]["next_hop"] == "self"
+    assert intents[0]["prefix"] == f"{BAD}/128" and intents[0]["next_hop"] is None
     assert [{k: i["match"][k] for k in ("source", "destination")} for i in intents[1:]] == [
         FORWARD,
         REVERSE,
     ]
-    assert {i["actions"] for i in intents[1:]} == {"redirect 6:302"}
+    assert {i["actions"]["redirect"] for i in intents[1:]} == {"6:302"}
     counts = stats(done.stderr)
     assert counts["intents"] == "3" and "sent" not in counts

@@ -108,7 +108,9 @@ def test_dry_run_prints_the_talks_intents(
 
 
 def test_dry_run_json(capture: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    """--dry-run --json: intents are {"intent": {...}} objects between the detections."""
+    """--dry-run --json: intents are {"intent": {...}} objects between the detections,
+    each the rule's or route's JSON as trafex-ctl --json gives it (next_hop null:
+    next-hop self) with the intent's TTL, reason and origin."""
     assert run([*capture, "--dry-run", "--json"]) == 0
     objects = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     intents = [o["intent"] for o in objects if "intent" in o]
@@ -116,10 +118,11 @@ def test_dry_run_json(capture: list[str], capsys: pytest.CaptureFixture[str]) ->
     assert len(detections) == 4 and len(intents) == 3
     route = intents[0]
     assert route["kind"] == "route" and route["prefix"] == f"{BAD}/128"
-    assert route["next_hop"] == "self" and route["origin"] == "dns" and route["ttl"] == 3600
+    assert route["next_hop"] is None and route["origin"] == "dns" and route["ttl"] == 3600
     flows = intents[1:]
     assert [f["match"]["source"] for f in flows] == [f"{H1}/128", f"{H4}/128"]
-    assert {f["actions"] for f in flows} == {"redirect 6:302"}
+    assert {f["actions"]["redirect"] for f in flows} == {"6:302"}
+    assert flows[0]["text"].endswith(" redirect 6:302")
     assert flows[0]["reason"] == f"retransmit: 3 retransmits {H1}:58719 -> {H4}:443"
 
 

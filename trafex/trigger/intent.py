@@ -8,11 +8,11 @@ exactly as trafexd validates it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from trafex.detect.detection import JSONValue
 from trafex.model.flowspec import FlowRule
-from trafex.model.grammar import component_texts, render_actions, render_rule
-from trafex.model.route import UnicastRoute, format_community, format_large_community
+from trafex.model.render import render_rule, rule_dict
+from trafex.model.route import UnicastRoute, route_dict, route_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,46 +56,16 @@ class TriggerIntent:
         refresh = " refresh" if self.refresh else ""
         return f"intent {self.kind} {self.text()} ttl={ttl} origin={self.origin}{refresh}"
 
-    def to_dict(self) -> dict[str, JSONValue]:
-        out: dict[str, JSONValue] = {"kind": self.kind}
+    def to_dict(self) -> dict[str, Any]:
+        """The intent as JSON: its kind, the rule's or route's own JSON (the shape
+        ``trafex-ctl --json`` gives them), and the TTL, reason, origin and refresh."""
         item = self.item
-        if isinstance(item, FlowRule):
-            out["text"] = render_rule(item)
-            out["family"] = item.family.value
-            out["match"] = dict(component_texts(item.match).items())
-            out["actions"] = render_actions(item.actions)
-        else:
-            out["prefix"] = str(item.prefix)
-            out["next_hop"] = str(item.next_hop) if item.next_hop is not None else "self"
-            out["communities"] = [format_community(c) for c in item.communities]
-            if item.large_communities:
-                out["large_communities"] = [
-                    format_large_community(c) for c in item.large_communities
-                ]
-            if item.local_preference is not None:
-                out["local_preference"] = item.local_preference
-            if item.med is not None:
-                out["med"] = item.med
-        out["ttl"] = self.ttl_seconds
-        out["reason"] = self.reason
-        out["origin"] = self.origin
-        out["refresh"] = self.refresh
-        return out
-
-
-def route_text(route: UnicastRoute) -> str:
-    """``3001:10:66::5/128 next-hop self community [65000:666]`` (ExaBGP's words)."""
-    parts = [str(route.prefix), "next-hop", str(route.next_hop) if route.next_hop else "self"]
-    if route.communities:
-        parts.append("community [" + " ".join(format_community(c) for c in route.communities) + "]")
-    if route.large_communities:
-        parts.append(
-            "large-community ["
-            + " ".join(format_large_community(c) for c in route.large_communities)
-            + "]"
-        )
-    if route.local_preference is not None:
-        parts.append(f"local-preference {route.local_preference}")
-    if route.med is not None:
-        parts.append(f"med {route.med}")
-    return " ".join(parts)
+        body = rule_dict(item) if isinstance(item, FlowRule) else route_dict(item)
+        return {
+            "kind": self.kind,
+            **body,
+            "ttl": self.ttl_seconds,
+            "reason": self.reason,
+            "origin": self.origin,
+            "refresh": self.refresh,
+        }
