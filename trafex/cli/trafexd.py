@@ -20,10 +20,16 @@ from trafex.api.servicer import TrafexServicer
 from trafex.bgp.client import GobgpClient, SidecarError
 from trafex.bgp.sidecar import Sidecar
 from trafex.control.config import Config, ConfigError, guards_of, load_config
-from trafex.control.controller import Controller
 from trafex.control.events import Event, EventBus, EventKind
+from trafex.control.metrics import (
+    CountingClient,
+    MeteredController,
+    TrafexdCollector,
+    serve_trafexd_metrics,
+)
 from trafex.control.status import SidecarStatus, Status
 from trafex.control.store import Store, StoreError
+from trafex.exporter import Exporter, ExporterError
 from trafex.stopping import stop_event
 
 log = structlog.get_logger("trafexd")
@@ -44,9 +50,10 @@ class Daemon:
         self.events = EventBus()
         self.store = Store(config.state.dir)
         self.client = GobgpClient(config.gobgp.api)
-        self.controller = Controller(
+        self.paths = CountingClient(self.client)  # counts what GoBGP took, for /metrics
+        self.controller = MeteredController(
             self.store,
-            self.client,
+            self.paths,
             self.events,
             batch_size=config.controller.batch_size,
             max_terms=config.controller.max_terms_per_component,
@@ -62,6 +69,7 @@ class Daemon:
             on_down=self._sidecar_down,
         )
         self.server: ApiServer | None = None
+        self.metrics: Exporter | None = None
         self._threads: list[threading.Thread] = []
 
     # -- callbacks ----------------------------------------------------------------------
@@ -134,6 +142,7 @@ class Daemon:
             log.error("store.skipped", problem=problem)
         flows, routes = self.controller.counts()
         log.info("store.loaded", flows=flows, routes=routes, path=str(self.store.path))
+        self._serve_metrics()  # before gobgpd: a port in use stops trafexd at once
         self.sidecar.start()
         try:
             self.controller.expire()  # what expired while trafexd was down
@@ -149,10 +158,19 @@ class Daemon:
         log.info(
             "trafexd.ready",
             api=self.config.api.listen,
+            metrics=self.config.metrics.listen,
             gobgp=self.config.gobgp.api,
             asn=self.config.bgp.asn,
             neighbors=len(self.config.bgp.neighbors),
         )
+
+    def _serve_metrics(self) -> None:
+        """Serve ``/metrics`` when ``[metrics] listen`` is set (ExporterError if not free)."""
+        listen = self.config.metrics.listen
+        if listen is not None:
+            peers = self.client.peers
+            collector = TrafexdCollector(self.controller, self.paths, self.sidecar, peers)
+            self.metrics = serve_trafexd_metrics(listen, collector)
 
     def status(self) -> Status:
         """A snapshot of trafexd for the API's GetStatus: the sidecar, the controller's
@@ -190,6 +208,8 @@ class Daemon:
         self.stop_event.set()
         if self.server is not None:
             self.server.stop(grace=2)
+        if self.metrics is not None:
+            self.metrics.stop()
         self.events.close()
         self.controller.close()
         self.sidecar.stop()
@@ -234,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     done = stop_event("trafexd")
     try:
         daemon.start()
-    except (SidecarError, ListenError) as error:
+    except (SidecarError, ListenError, ExporterError) as error:
         print(f"trafexd: {error}", file=sys.stderr)
         daemon.stop()
         return 1
