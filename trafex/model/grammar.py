@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from trafex.model import protocols
@@ -173,28 +173,37 @@ def _int(text: str, what: str) -> int:
         raise ValidationError(f"{text!r} is not a number", field=what) from None
 
 
+def _term_texts(values: Sequence[str], keyword: str) -> Iterator[tuple[str, bool]]:
+    """Each term's text in ``values`` and whether it ANDs with the one before: ``&``
+    inside a token ANDs, separate tokens OR, and a token that starts with ``&`` ANDs
+    with the previous token's last term (ExaBGP writes ``>=1024 &<=2048``)."""
+    seen = False
+    for token in values:
+        for position, part in enumerate(token.split("&")):
+            if not part:
+                if position == 0 and token.startswith("&") and seen:
+                    continue
+                raise ValidationError(f"empty term in {token!r}", field=keyword)
+            yield part, position > 0 or (token.startswith("&") and seen)
+            seen = True
+
+
 def parse_numeric(
     values: Sequence[str], keyword: str, names: Callable[[str], int | None] | None = None
 ) -> tuple[NumericTerm, ...]:
     """``['>=1024&<=2048', '=8080']`` → terms (``&`` ANDs, separate tokens OR)."""
     terms: list[NumericTerm] = []
-    for token in values:
-        for position, part in enumerate(token.split("&")):
-            if not part:
-                if position == 0 and token.startswith("&") and terms:
-                    continue
-                raise ValidationError(f"empty term in {token!r}", field=keyword)
-            and_ = position > 0 or (token.startswith("&") and bool(terms))
-            match = _TRUE_FALSE_TERM.match(part) or _NUMERIC_TERM.match(part)
-            if match is None:  # pragma: no cover - the pattern matches any non-empty text
-                raise ValidationError(f"bad term {part!r}", field=keyword)
-            op, value_text = (match.group(1) or "=").lower(), match.group(2)
-            if value_text is None:  # a bare true/false
-                value = 0
-            else:
-                named = names(value_text.lower()) if names else None
-                value = named if named is not None else _int(value_text, keyword)
-            terms.append(NumericTerm.of(op, value, and_=and_))
+    for part, and_ in _term_texts(values, keyword):
+        match = _TRUE_FALSE_TERM.match(part) or _NUMERIC_TERM.match(part)
+        if match is None:  # pragma: no cover - the pattern matches any non-empty text
+            raise ValidationError(f"bad term {part!r}", field=keyword)
+        op, value_text = (match.group(1) or "=").lower(), match.group(2)
+        if value_text is None:  # a bare true/false
+            value = 0
+        else:
+            named = names(value_text.lower()) if names else None
+            value = named if named is not None else _int(value_text, keyword)
+        terms.append(NumericTerm.of(op, value, and_=and_))
     return tuple(terms)
 
 
@@ -222,29 +231,23 @@ def _fragment_value(text: str) -> int:
 def parse_bitmask(values: Sequence[str], keyword: str) -> tuple[BitmaskTerm, ...]:
     """``['=S&!A', 'F']`` or ``['!is-fragment']`` → terms."""
     terms: list[BitmaskTerm] = []
-    for token in values:
-        for position, part in enumerate(token.split("&")):
-            if not part:
-                if position == 0 and token.startswith("&") and terms:
-                    continue
-                raise ValidationError(f"empty term in {token!r}", field=keyword)
-            and_ = position > 0 or (token.startswith("&") and bool(terms))
-            if keyword == "fragment" and part.lower() == "not-a-fragment":
-                terms.append(BitmaskTerm(FRAGMENT_IS, not_=True, and_=and_))
-                continue
-            match = _BITMASK_TERM.match(part)
-            if match is None:  # pragma: no cover - the pattern matches any non-empty text
-                raise ValidationError(f"bad term {part!r}", field=keyword)
-            op, value_text = match.group(1) or "", match.group(2)
-            parse_value = _tcp_flags_value if keyword == "tcp-flags" else _fragment_value
-            terms.append(
-                BitmaskTerm(
-                    parse_value(value_text),
-                    match="=" in op,
-                    not_="!" in op,
-                    and_=and_,
-                )
+    for part, and_ in _term_texts(values, keyword):
+        if keyword == "fragment" and part.lower() == "not-a-fragment":
+            terms.append(BitmaskTerm(FRAGMENT_IS, not_=True, and_=and_))
+            continue
+        match = _BITMASK_TERM.match(part)
+        if match is None:  # pragma: no cover - the pattern matches any non-empty text
+            raise ValidationError(f"bad term {part!r}", field=keyword)
+        op, value_text = match.group(1) or "", match.group(2)
+        parse_value = _tcp_flags_value if keyword == "tcp-flags" else _fragment_value
+        terms.append(
+            BitmaskTerm(
+                parse_value(value_text),
+                match="=" in op,
+                not_="!" in op,
+                and_=and_,
             )
+        )
     return tuple(terms)
 
 
