@@ -59,12 +59,15 @@ class Trafexd:
         listen_port: int = -1,
         listen_addresses: Sequence[str] = ("127.0.0.1",),
         reconcile_interval: float = 5,
+        metrics: bool = False,
         extra: str = "",
     ) -> None:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.api = f"127.0.0.1:{free_port()}"
         self.gobgp_api = f"127.0.0.1:{free_port()}"
+        # [metrics] listen, when asked for: GET http://{metrics}/metrics
+        self.metrics = f"127.0.0.1:{free_port()}" if metrics else None
         self.state_dir = workdir / "state"
         self.config_path = workdir / "trafex.toml"
         self.log_path = workdir / "trafexd.log"
@@ -84,6 +87,7 @@ class Trafexd:
             f"reconcile_interval = {reconcile_interval}",
             "expiry_interval = 0.5",
             extra,
+            *(["[metrics]", f'listen = "{self.metrics}"'] if self.metrics else []),
         ]
         for address, peer_as, local, families in neighbors:
             fams = ", ".join(f'"{f}"' for f in families)
