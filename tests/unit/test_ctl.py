@@ -6,8 +6,10 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
+import re
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -288,7 +290,15 @@ def test_stored_not_announced_is_said_and_exits_1(
         ),
         (
             ("del-flow", "fs-000000000000"),
-            (1, "trafex-ctl: no intent with id 'fs-000000000000' [NOT_FOUND]"),
+            (1, "trafex-ctl: no flow rule with id fs-000000000000 [NOT_FOUND]\n"),
+        ),
+        (
+            ("del-flow", "fs-nonexist"),
+            (1, "trafex-ctl: no flow rule with id fs-nonexist [NOT_FOUND]\n"),
+        ),
+        (
+            ("del-route", "rt-nonexist"),
+            (1, "trafex-ctl: no route with id rt-nonexist [NOT_FOUND]\n"),
         ),
     ],
 )
@@ -322,3 +332,59 @@ def test_unreachable_trafexd(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["--target", target, "--timeout", "2", "list-routes"])
     expected = f"trafex-ctl: cannot reach trafexd at {target}: is it running? (make run)\n"
     assert (code, capsys.readouterr().err) == (1, expected)
+
+
+def test_dry_run_prints_what_would_be_announced(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """add-flow/add-route --dry-run against the real controller print 'dry run: would
+    announce ID: RULE; nothing stored' and exit 0; --json says dry_run; nothing is
+    stored or sent; a dry run refused by a guard is the guard's line and exit 2."""
+    from structlog.testing import capture_logs
+
+    from tests.unit.fakerib import rig
+
+    with capture_logs(), rig(tmp_path) as parts, serve(parts.controller) as running:
+        target = ["--target", running.target]
+        code = main([*target, "add-flow", "--destination", "10.0.0.1/32", "--discard", "--dry-run"])
+        out, err = capsys.readouterr()
+        assert (code, err) == (0, "")
+        assert re.fullmatch(
+            r"dry run: would announce fs-[0-9a-f]{12}: destination 10\.0\.0\.1/32 discard; "
+            r"nothing stored\n",
+            out,
+        )
+        code = main([*target, "add-route", "192.0.2.1", "--dry-run", "--json"])
+        data = json.loads(capsys.readouterr().out)
+        assert (code, data["dry_run"], data["created"], data["prefix"]) == (
+            0,
+            True,
+            True,
+            "192.0.2.1/32",
+        )
+        code = main([*target, "add-flow", "--destination", "0.0.0.0/0", "--discard", "--dry-run"])
+        _, err = capsys.readouterr()
+        assert code == 2 and err.startswith("trafex-ctl: guard breadth: ")
+        parts.controller.flush()
+        assert (parts.controller.counts(), parts.rib.log) == ((0, 0), [])
+        code = main([*target, "add-flow", "--destination", "10.0.0.1/32", "--discard", "--json"])
+        assert json.loads(capsys.readouterr().out)["dry_run"] is False
+        code = main([*target, "add-flow", "--destination", "10.0.0.1/32", "--discard", "--dry-run"])
+        out, _ = capsys.readouterr()
+        assert out.endswith("discard (an update of the one in force); nothing stored\n")
+
+
+def test_del_by_a_missing_id_is_not_found(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An argument that looks like an id (fs-..., rt-...) is an id, even malformed:
+    against the real controller a missing one is NOT_FOUND naming the kind, exit 1."""
+    from tests.unit.fakerib import rig
+
+    with rig(tmp_path) as parts, serve(parts.controller) as running:
+        for argv, line in (
+            (["del-flow", "fs-nonexist"], "no flow rule with id fs-nonexist"),
+            (["del-route", "rt-nonexist"], "no route with id rt-nonexist"),
+        ):
+            code = main(["--target", running.target, *argv])
+            assert (code, capsys.readouterr().err) == (1, f"trafex-ctl: {line} [NOT_FOUND]\n")

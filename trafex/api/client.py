@@ -135,10 +135,12 @@ def _error(error: grpc.RpcError) -> ApiError:
 @dataclass(frozen=True, slots=True)
 class Added(Generic[IntentT]):
     """An intent as trafexd stored it; ``created`` False: the intent with the same match
-    (or prefix) was updated."""
+    (or prefix) was updated. ``dry_run``: trafexd stored nothing; this is what it would
+    have stored (a new intent's id is one it would have given)."""
 
     intent: IntentT
     created: bool
+    dry_run: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,12 +211,15 @@ class TrafexClient:
         """Add ``rule``, or update the actions of the rule with the same match."""
         request = rpc.add_flow_request(rule, options or IntentOptions())
         response = self._change(self._stub.AddFlow, request)
-        return Added(flow_from_proto(response.rule), response.created)
+        return Added(
+            flow_from_proto(response.rule), response.created, rpc.response_dry_run(response)
+        )
 
     def add_flows(self, items: Sequence[tuple[FlowRule, IntentOptions]]) -> list[Added[FlowIntent]]:
         """Add or update several rules in one call: all are stored, or none."""
         response = self._change(self._stub.AddFlows, rpc.add_flows_request(items))
-        return [Added(flow_from_proto(r.rule), r.created) for r in response.results]
+        dry_run = rpc.response_dry_run(response)
+        return [Added(flow_from_proto(r.rule), r.created, dry_run) for r in response.results]
 
     def delete_flow(self, selector: str | FlowMatch) -> FlowIntent:
         """Withdraw the rule with this id, or with this match; returns it."""
@@ -238,7 +243,8 @@ class TrafexClient:
         """Add ``route``, or update the route at the same prefix."""
         request = rpc.add_route_request(route, options or IntentOptions())
         response = self._change(self._stub.AddRoute, request)
-        return Added(route_intent_from_proto(response.route), response.created)
+        dry_run = rpc.response_dry_run(response)
+        return Added(route_intent_from_proto(response.route), response.created, dry_run)
 
     def delete_route(self, selector: str | IPNetwork) -> RouteIntent:
         """Withdraw the route with this id, or at this prefix; returns it."""

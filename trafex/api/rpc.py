@@ -2,8 +2,9 @@
 
 The values inside (rules, routes, stored intents) go through :mod:`trafex.api.adapter`.
 The outcome of a change travels typed, as a ``ChangeOutcome``: QUEUED in every
-change's answer; DEFERRED ("stored, not yet announced", and why) in the trailing
-metadata :data:`OUTCOME_KEY` of an answer that failed after the change was stored.
+change's answer, DRY_RUN in the answer to a dry run (nothing stored or announced);
+DEFERRED ("stored, not yet announced", and why) in the trailing metadata
+:data:`OUTCOME_KEY` of an answer that failed after the change was stored.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def options_to_proto(options: IntentOptions) -> Any:
         reason=options.reason,
         origin=options.origin,
         force=options.force,
+        dry_run=options.dry_run,
     )
 
 
@@ -61,6 +63,7 @@ def options_from_proto(message: Any) -> IntentOptions:
         reason=message.reason,
         origin=message.origin or ORIGIN_API,
         force=message.force,
+        dry_run=message.dry_run,
     )
 
 
@@ -136,24 +139,26 @@ def route_selector(request: Any) -> str | UnicastRoute:
 # -- answers and their outcome ----------------------------------------------------------
 
 
-def _queued(response: Any) -> Any:
-    response.outcome.announcement = pb.ANNOUNCEMENT_QUEUED
+def _queued(response: Any, dry_run: bool = False) -> Any:
+    """Mark a change's answer QUEUED, or DRY_RUN (nothing was stored)."""
+    announcement = pb.ANNOUNCEMENT_DRY_RUN if dry_run else pb.ANNOUNCEMENT_QUEUED
+    response.outcome.announcement = announcement
     return response
 
 
-def add_flow_response(intent: FlowIntent, created: bool) -> Any:
+def add_flow_response(intent: FlowIntent, created: bool, *, dry_run: bool = False) -> Any:
     response = pb.AddFlowResponse(created=created)
     flow_to_proto(intent, response.rule)
-    return _queued(response)
+    return _queued(response, dry_run)
 
 
-def add_flows_response(results: Iterable[tuple[FlowIntent, bool]]) -> Any:
+def add_flows_response(results: Iterable[tuple[FlowIntent, bool]], *, dry_run: bool = False) -> Any:
     response = pb.AddFlowsResponse()
     for intent, created in results:
         # Built in place: a thousand rules copied into the answer would cost more than
         # building them.
         flow_to_proto(intent, response.results.add(created=created).rule)
-    return _queued(response)
+    return _queued(response, dry_run)
 
 
 def delete_flow_response(intent: FlowIntent) -> Any:
@@ -168,8 +173,9 @@ def list_flows_response(intent: FlowIntent) -> Any:
     return pb.ListFlowsResponse(rule=flow_to_proto(intent))
 
 
-def add_route_response(intent: RouteIntent, created: bool) -> Any:
-    return _queued(pb.AddRouteResponse(route=route_intent_to_proto(intent), created=created))
+def add_route_response(intent: RouteIntent, created: bool, *, dry_run: bool = False) -> Any:
+    response = pb.AddRouteResponse(route=route_intent_to_proto(intent), created=created)
+    return _queued(response, dry_run)
 
 
 def delete_route_response(intent: RouteIntent) -> Any:
@@ -199,6 +205,11 @@ def deferred_reason(metadata: Iterable[tuple[str, str | bytes]] | None) -> str |
         if outcome.announcement == pb.ANNOUNCEMENT_DEFERRED:
             return str(outcome.reason)
     return None
+
+
+def response_dry_run(response: Any) -> bool:
+    """True when a change's answer is that of a dry run: nothing stored or announced."""
+    return bool(response.outcome.announcement == pb.ANNOUNCEMENT_DRY_RUN)
 
 
 def response_deferred(response: Any) -> str | None:

@@ -9,10 +9,14 @@ map to status codes in one place, :func:`_abort`:
 ``NotFoundError``                       NOT_FOUND (no intent with that id, match or prefix)
 :class:`WrongKindError`                 FAILED_PRECONDITION (a route's id to DeleteFlow, ...)
 ``SidecarError``, sidecar unavailable   UNAVAILABLE + outcome DEFERRED (stored, not announced)
-``GuardError`` (a guard refused)        FAILED_PRECONDITION (guard protected, breadth)
+``GuardError`` (a guard refused)        FAILED_PRECONDITION (guard protected, breadth, origin,
+                                        caps, rate)
 ``SidecarError``, sidecar refused       FAILED_PRECONDITION + outcome DEFERRED (stored)
 ``StoreError``                          INTERNAL (the store cannot be written)
 ======================================  =====================================================
+
+A dry run is no error: the controller raises ``DryRunError`` with the would-be intents,
+and the servicer answers them as usual with the outcome DRY_RUN.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from trafex.api import rpc
 from trafex.api.adapter import family_from_proto
 from trafex.api.stubs import trafex_pb2_grpc
 from trafex.bgp.client import SidecarError
-from trafex.control.controller import IntentOptions, NotFoundError
+from trafex.control.controller import DryRunError, IntentOptions, NotFoundError
 from trafex.control.events import EventBus
 from trafex.control.guardrails import GuardError
 from trafex.control.status import Status
@@ -76,6 +80,7 @@ _CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (StoreError, grpc.StatusCode.INTERNAL),
 )
 _KIND_NAMES = {FlowIntent: "a FlowSpec rule", RouteIntent: "a route"}
+_KIND_NOUNS = {FlowIntent: "flow rule", RouteIntent: "route"}
 
 
 def _abort(context: grpc.ServicerContext, error: Exception) -> NoReturn:
@@ -123,7 +128,10 @@ class TrafexServicer(trafex_pb2_grpc.TrafexServicer):  # type: ignore[misc]
     def _find(self, selector: str | FlowMatch | UnicastRoute, kind: type[IntentT]) -> IntentT:
         """The intent an id or a match/prefix names, which must be of ``kind``."""
         if isinstance(selector, str):
-            intent = self.controller.by_id(selector)
+            try:
+                intent = self.controller.by_id(selector)
+            except NotFoundError:
+                raise NotFoundError(f"no {_KIND_NOUNS[kind]} with id {selector}") from None
         else:
             intent = self.controller.by_key(selector.key)
         if not isinstance(intent, kind):
@@ -131,6 +139,15 @@ class TrafexServicer(trafex_pb2_grpc.TrafexServicer):  # type: ignore[misc]
                 f"{intent.meta.id} is {_KIND_NAMES[type(intent)]}, not {_KIND_NAMES[kind]}"
             )
         return intent
+
+    def _add(
+        self, items: Sequence[tuple[FlowRule | UnicastRoute, IntentOptions]]
+    ) -> tuple[list[tuple[Intent, bool]], bool]:
+        """The controller's answer to an add, and whether it was a dry run."""
+        try:
+            return self.controller.add(items), False
+        except DryRunError as dry:
+            return list(dry.answer), True
 
     def _remove(self, selector: str | FlowMatch | UnicastRoute, kind: type[IntentT]) -> IntentT:
         intent = self._find(selector, kind)
@@ -141,16 +158,16 @@ class TrafexServicer(trafex_pb2_grpc.TrafexServicer):  # type: ignore[misc]
 
     def AddFlow(self, request: Any, context: grpc.ServicerContext) -> Any:
         def add() -> Any:
-            items = rpc.flow_requests_from_proto([request])
-            ((intent, created),) = _only(self.controller.add(items), FlowIntent)
-            return rpc.add_flow_response(intent, created)
+            answer, dry_run = self._add(rpc.flow_requests_from_proto([request]))
+            ((intent, created),) = _only(answer, FlowIntent)
+            return rpc.add_flow_response(intent, created, dry_run=dry_run)
 
         return _call(context, add)
 
     def AddFlows(self, request: Any, context: grpc.ServicerContext) -> Any:
         def add() -> Any:
-            items = rpc.flow_requests_from_proto(list(request.flows))
-            return rpc.add_flows_response(_only(self.controller.add(items), FlowIntent))
+            answer, dry_run = self._add(rpc.flow_requests_from_proto(list(request.flows)))
+            return rpc.add_flows_response(_only(answer, FlowIntent), dry_run=dry_run)
 
         return _call(context, add)
 
@@ -176,9 +193,9 @@ class TrafexServicer(trafex_pb2_grpc.TrafexServicer):  # type: ignore[misc]
 
     def AddRoute(self, request: Any, context: grpc.ServicerContext) -> Any:
         def add() -> Any:
-            item = rpc.route_request_from_proto(request)
-            ((intent, created),) = _only(self.controller.add([item]), RouteIntent)
-            return rpc.add_route_response(intent, created)
+            answer, dry_run = self._add([rpc.route_request_from_proto(request)])
+            ((intent, created),) = _only(answer, RouteIntent)
+            return rpc.add_route_response(intent, created, dry_run=dry_run)
 
         return _call(context, add)
 

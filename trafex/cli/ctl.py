@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from trafex.api.client import (
+    Added,
     ApiError,
     IntentOptions,
     PreconditionError,
@@ -34,13 +35,17 @@ EXAMPLES = """examples:
   trafex-ctl add-flow "source 3001:1:a::10/128 destination 3001:4:b::10/128 redirect 6:302"
   trafex-ctl add-flow --destination 192.0.2.1/32 --protocol tcp \\
       --destination-port '>=1024&<=2048' --tcp-flags S --rate-limit 125000 --ttl 10m
+  trafex-ctl add-flow --destination 192.0.2.0/24 --discard --dry-run
   trafex-ctl list-flows --json
   trafex-ctl del-flow fs-3f2a9c0d11e2
   trafex-ctl add-route 3001:10:66::5/128 --community 65000:666 --ttl 1h
   trafex-ctl status
 """
 
-_ID = re.compile(r"^(fs|rt)-[0-9a-f]{12}$")
+# What an id looks like (new_id: fs-/rt- and 12 hex digits), loosely: anything after
+# fs-/rt- is taken as an id, so a mistyped one is answered "no flow rule with id ..."
+# (NOT_FOUND), not parsed as a rule. No keyword of the grammar starts so.
+_ID = re.compile(r"^(fs|rt)-\S+$")
 
 
 class UsageError(Exception):
@@ -169,16 +174,27 @@ def _options(args: argparse.Namespace) -> IntentOptions:
         reason=args.reason or "",
         origin=args.origin or ORIGIN_CLI,
         force=args.force,
+        dry_run=args.dry_run,
     )
+
+
+def _emit_added(args: argparse.Namespace, added: Added[Any], subject: str) -> int:
+    """``added ID: RULE`` or ``updated ...``; for a dry run ``dry run: would announce
+    ID: RULE`` (the id a new rule would get; nothing was stored). Exit 0."""
+    data = intent_dict(added.intent) | {"created": added.created, "dry_run": added.dry_run}
+    line = f"{data['id']}: {data[subject]}"
+    if added.dry_run:
+        update = "" if added.created else " (an update of the one in force)"
+        text = f"dry run: would announce {line}{update}; nothing stored"
+    else:
+        text = f"{'added' if added.created else 'updated'} {line}"
+    _emit(args, data, text)
+    return 0
 
 
 def cmd_add_flow(client: TrafexClient, args: argparse.Namespace) -> int:
     rule: FlowRule = parse_rule(rule_text(args, need_actions=True))
-    added = client.add_flow(rule, _options(args))
-    data = intent_dict(added.intent) | {"created": added.created}
-    verb = "added" if added.created else "updated"
-    _emit(args, data, f"{verb} {data['id']}: {data['text']}")
-    return 0
+    return _emit_added(args, client.add_flow(rule, _options(args)), "text")
 
 
 def cmd_del_flow(client: TrafexClient, args: argparse.Namespace) -> int:
@@ -215,11 +231,7 @@ def cmd_add_route(client: TrafexClient, args: argparse.Namespace) -> int:
         args.local_preference,
         args.med,
     )
-    added = client.add_route(route, _options(args))
-    data = intent_dict(added.intent) | {"created": added.created}
-    verb = "added" if added.created else "updated"
-    _emit(args, data, f"{verb} {data['id']}: {data['prefix']}")
-    return 0
+    return _emit_added(args, client.add_route(route, _options(args)), "prefix")
 
 
 def cmd_del_route(client: TrafexClient, args: argparse.Namespace) -> int:
@@ -359,6 +371,11 @@ def _intent_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="past the breadth guard (a discard or rate-limit broader than /24 or /48, "
         "or with no destination); logged by trafexd",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate and apply every guard, show what would be announced, change nothing",
     )
 
 

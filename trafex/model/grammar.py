@@ -46,10 +46,6 @@ from trafex.model.protocols import (
 )
 from trafex.model.terms import BitmaskTerm, NumericTerm
 
-# Re-exported for trafex/trigger/mapping.py, which should import trafex.model.protocols
-# instead; then this line goes.
-PROTOCOLS = protocols.PROTOCOLS
-
 
 # Every spelling of a component the grammar reads (from the component table).
 _COMPONENT_WORDS = {word: c for c in COMPONENTS for word in (c.keyword, *c.aliases)}
@@ -253,7 +249,7 @@ def parse_bitmask(values: Sequence[str], keyword: str) -> tuple[BitmaskTerm, ...
 
 def _value_names(keyword: str, family: Family) -> Callable[[str], int | None] | None:
     if keyword == "protocol":
-        return PROTOCOLS.get
+        return protocols.PROTOCOLS.get
     if keyword == "icmp-type":
         return ICMP_TYPES[family.version].get
     return None
@@ -384,7 +380,6 @@ from trafex.model.render import (  # noqa: E402
 __all__ = [
     "ACTION_KEYWORDS",
     "FRAGMENT_NAMES",
-    "PROTOCOLS",
     "component_texts",
     "format_rate",
     "parse_bitmask",

@@ -246,3 +246,35 @@ def test_real_controller_refuses_a_guardrail(tmp_path: Path) -> None:
         with pytest.raises(RefusedError, match=r"^port: 6 terms"):
             client.add_flow(many)
         assert client.list_flows() == []
+
+
+def test_real_controller_dry_run_and_caps(tmp_path: Path) -> None:
+    """Through the real controller: a dry run returns the would-be intents marked
+    dry_run and stores nothing; with [guard] dry_run every add is one; a capped add
+    is a PreconditionError whose guard is "caps", and nothing is stored."""
+    from trafex.control.guardrails import Guards
+
+    with (
+        rig(tmp_path / "a", guards=Guards(max_rules=1)) as parts,
+        serve(parts.controller) as running,
+        TrafexClient(running.target, timeout=5) as client,
+    ):
+        added = client.add_flow(RULE, IntentOptions(dry_run=True))
+        assert (added.dry_run, added.created, added.intent.rule) == (True, True, RULE)
+        (batch,) = client.add_flows([(V6, IntentOptions(dry_run=True))])
+        assert batch.dry_run
+        route = client.add_route(ROUTE, IntentOptions(dry_run=True))
+        assert route.dry_run and client.list_routes() == [] and client.list_flows() == []
+        assert not client.add_flow(RULE).dry_run
+        with pytest.raises(PreconditionError) as info:
+            client.add_flow(V6)
+        assert info.value.guard == "caps"
+        assert [i.rule for i in client.list_flows()] == [RULE]
+    with (
+        rig(tmp_path / "b", guards=Guards(dry_run=True)) as parts,
+        serve(parts.controller) as running,
+        TrafexClient(running.target, timeout=5) as client,
+    ):
+        assert client.add_flow(RULE).dry_run
+        parts.controller.flush()
+        assert (client.list_flows(), parts.rib.log) == ([], [])

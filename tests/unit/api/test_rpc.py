@@ -37,6 +37,7 @@ ROUTED = RouteIntent(IntentMeta("rt-0123456789ab", "", "api", 1.0, 1.0), ROUTE)
         (IntentOptions(0.4, "", "cli"), IntentOptions(1.0, "", "cli")),
         (IntentOptions(90.6, "", "cli"), IntentOptions(91.0, "", "cli")),
         (IntentOptions(None, "", ""), IntentOptions(None, "", "api")),
+        (IntentOptions(force=True, dry_run=True), IntentOptions(force=True, dry_run=True)),
     ],
 )
 def test_options_round_trip(options: IntentOptions, expected: IntentOptions) -> None:
@@ -120,6 +121,22 @@ def test_every_change_answer_says_queued(response: Any) -> None:
     """Every change's answer carries its typed outcome: queued for the sidecar."""
     assert response.outcome.announcement == pb.ANNOUNCEMENT_QUEUED
     assert rpc.response_deferred(response) is None
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        rpc.add_flow_response(FLOW, True, dry_run=True),
+        rpc.add_flows_response([(FLOW, True)], dry_run=True),
+        rpc.add_route_response(ROUTED, False, dry_run=True),
+    ],
+    ids=["AddFlow", "AddFlows", "AddRoute"],
+)
+def test_a_dry_run_answer_says_so(response: Any) -> None:
+    """The answer to a dry run carries the outcome DRY_RUN (not QUEUED, not deferred)."""
+    assert response.outcome.announcement == pb.ANNOUNCEMENT_DRY_RUN
+    assert (rpc.response_dry_run(response), rpc.response_deferred(response)) == (True, None)
+    assert not rpc.response_dry_run(rpc.add_flow_response(FLOW, True))
 
 
 def test_deferred_outcome_round_trip() -> None:

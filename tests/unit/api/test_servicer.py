@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import grpc
@@ -20,11 +20,14 @@ from trafex.api import rpc
 from trafex.api.stubs import trafex_pb2 as pb
 from trafex.api.stubs import trafex_pb2_grpc
 from trafex.bgp.client import SidecarError
-from trafex.control.controller import IntentOptions
+from trafex.control.controller import DryRunError, IntentOptions
 from trafex.control.events import Event, EventKind
+from trafex.control.guardrails import GuardError
 from trafex.control.store import StoreError
 from trafex.model.errors import ValidationError
-from trafex.model.grammar import parse_rule
+from trafex.model.flowspec import FlowRule
+from trafex.model.grammar import parse_rule, render_rule
+from trafex.model.intent import FlowIntent, IntentMeta, RouteIntent
 from trafex.model.route import UnicastRoute
 
 Code = grpc.StatusCode
@@ -33,6 +36,7 @@ OTHER = parse_rule("destination 10.0.0.2/32 discard")
 ROUTE = UnicastRoute(ipaddress.ip_network("3001:10:66::5/128"))
 ADD_FLOW = rpc.add_flow_request(RULE, IntentOptions())
 ADD_ROUTE = rpc.add_route_request(ROUTE, IntentOptions())
+OTHER_TEXT = render_rule(OTHER)
 
 
 @pytest.fixture
@@ -80,7 +84,16 @@ def failure(call: Callable[[], object]) -> tuple[Code, str, str | None]:
             (Code.INVALID_ARGUMENT, "flow 1: "),
         ),
         ("DeleteFlow", pb.DeleteFlowRequest(), (Code.INVALID_ARGUMENT, "give the id or")),
-        ("DeleteFlow", pb.DeleteFlowRequest(id="fs-000000000000"), (Code.NOT_FOUND, "no intent")),
+        (
+            "DeleteFlow",
+            pb.DeleteFlowRequest(id="fs-000000000000"),
+            (Code.NOT_FOUND, "no flow rule with id fs-000000000000"),
+        ),
+        (
+            "DeleteFlow",
+            pb.DeleteFlowRequest(id="fs-nonexist"),
+            (Code.NOT_FOUND, "no flow rule with id fs-nonexist"),
+        ),
         (
             "DeleteFlow",
             rpc.delete_flow_request(OTHER.match),
@@ -102,7 +115,11 @@ def failure(call: Callable[[], object]) -> tuple[Code, str, str | None]:
             pb.DeleteRouteRequest(prefix="192.0.2.1/24"),
             (Code.INVALID_ARGUMENT, "prefix: "),
         ),
-        ("DeleteRoute", pb.DeleteRouteRequest(id="rt-000000000000"), (Code.NOT_FOUND, "no intent")),
+        (
+            "DeleteRoute",
+            pb.DeleteRouteRequest(id="rt-000000000000"),
+            (Code.NOT_FOUND, "no route with id rt-000000000000"),
+        ),
         ("DeleteRoute", pb.DeleteRouteRequest(prefix="192.0.2.9"), (Code.NOT_FOUND, "no rule")),
     ],
 )
@@ -177,8 +194,28 @@ CHANGES = ["AddFlow", "AddFlows", "DeleteFlow", "DeleteFlows", "AddRoute", "Dele
             ValidationError("6 terms, above the limit", "port"),
             (Code.INVALID_ARGUMENT, "port: 6 terms, above the limit", None),
         ),
+        (
+            GuardError("caps", "2 rules in force; the limit is 2 ([guard] max_rules)"),
+            (
+                Code.FAILED_PRECONDITION,
+                "guard caps: 2 rules in force; the limit is 2 ([guard] max_rules)",
+                None,
+            ),
+        ),
+        (
+            GuardError("rate", "origin 'x' is above 1 intents/s"),
+            (Code.FAILED_PRECONDITION, "guard rate: origin 'x' is above 1 intents/s", None),
+        ),
+        (
+            GuardError("origin", "origin 'x' may act only inside 192.0.2.0/24"),
+            (
+                Code.FAILED_PRECONDITION,
+                "guard origin: origin 'x' may act only inside 192.0.2.0/24",
+                None,
+            ),
+        ),
     ],
-    ids=["sidecar down", "sidecar refused", "store", "bug", "guardrail"],
+    ids=["sidecar down", "sidecar refused", "store", "bug", "guardrail", "caps", "rate", "origin"],
 )
 def test_controller_errors_become_status_codes(
     api: tuple[Api[FakeController], Any],
@@ -189,8 +226,9 @@ def test_controller_errors_become_status_codes(
     """A sidecar that cannot take a stored change is UNAVAILABLE (refusing it:
     FAILED_PRECONDITION) with the typed DEFERRED outcome and its reason in the trailer;
     a store that cannot be written is INTERNAL; a rule the controller's guardrails
-    refuse is INVALID_ARGUMENT; a bug is INTERNAL naming no more than its type. Only
-    stored changes carry the outcome."""
+    refuse is INVALID_ARGUMENT; a guard's refusal (caps, rate, origin) is
+    FAILED_PRECONDITION naming the guard; a bug is INTERNAL naming no more than its
+    type. Only stored changes carry the outcome."""
     running, stub = api
     call = change_calls(running, stub)[method]
     running.controller.fail = lambda items: error
@@ -206,6 +244,46 @@ def test_a_change_answers_queued(api: tuple[Api[FakeController], Any], method: s
         pb.ANNOUNCEMENT_QUEUED,
         1,
     )
+
+
+def _dry_run(items: Sequence[Any]) -> Exception:
+    """What the controller raises for a dry run: the would-be intents, ids fs-dry/rt-dry."""
+    assert any(options.dry_run for _, options in items)  # the request's option came through
+    answer = []
+    for item, options in items:
+        kind = "fs" if isinstance(item, FlowRule) else "rt"
+        meta = IntentMeta(f"{kind}-dry", "", options.origin, 1.0, 1.0)
+        intent = FlowIntent(meta, item) if isinstance(item, FlowRule) else RouteIntent(meta, item)
+        answer.append((intent, True))
+    return DryRunError(tuple(answer))
+
+
+@pytest.mark.parametrize(
+    ("method", "request_"),
+    [
+        ("AddFlow", rpc.add_flow_request(OTHER, IntentOptions(dry_run=True))),
+        (
+            "AddFlows",
+            rpc.add_flows_request([(OTHER, IntentOptions()), (RULE, IntentOptions(dry_run=True))]),
+        ),
+        ("AddRoute", rpc.add_route_request(ROUTE, IntentOptions(dry_run=True))),
+    ],
+)
+def test_a_dry_run_answers_ok_and_says_dry_run(
+    api: tuple[Api[FakeController], Any], method: str, request_: Any
+) -> None:
+    """The request's dry_run reaches the controller; its DryRunError is answered OK with
+    the would-be intents and the typed outcome DRY_RUN, not as an error."""
+    running, stub = api
+    running.controller.fail = _dry_run
+    response = getattr(stub, method)(request_, timeout=5)
+    assert response.outcome.announcement == pb.ANNOUNCEMENT_DRY_RUN
+    if method == "AddRoute":
+        assert (response.route.meta.id, response.created) == ("rt-dry", True)
+    elif method == "AddFlow":
+        assert (response.rule.meta.id, response.rule.text) == ("fs-dry", OTHER_TEXT)
+    else:
+        assert [r.rule.meta.id for r in response.results] == ["fs-dry", "fs-dry"]
 
 
 # ---------------------------------------------------------------------------------------

@@ -71,6 +71,7 @@ from trafex.detect.decode.network import (
 )
 from trafex.detect.decode.prefix import advance
 from trafex.detect.flows.table import TcpFlowTable
+from trafex.model.protocols import PROTO_ICMPV6, PROTO_TCP, PROTO_UDP
 
 MAX_BATCH = 4096
 """Frames per batch at most. The detections of one batch reach the sender together
@@ -89,8 +90,11 @@ UNSAFE_SHARE = 64
 _DECODED_ETHERTYPES = sorted(
     {ETH_IPV4, ETH_IPV6, *VLAN_TYPES, ETH_PPPOE_SESSION, *ETH_MPLS, ETH_TEB}
 )
-_IP4_TO_FLOWS = sorted({6, *IP_TUNNELS})  # TCP, or a tunnel that may carry it
-_IP6_HARMLESS = (17, 58)  # UDP, ICMPv6: what cannot lead to TCP past the IPv6 header
+_IP4_TO_FLOWS = sorted({PROTO_TCP, *IP_TUNNELS})  # TCP, or a tunnel that may carry it
+_IP6_HARMLESS = (
+    PROTO_UDP,
+    PROTO_ICMPV6,
+)  # UDP, ICMPv6: what cannot lead to TCP past the IPv6 header
 _TUNNEL_UDP_PORTS = (UDP_VXLAN, UDP_GENEVE, UDP_TEREDO)
 
 
@@ -232,7 +236,7 @@ class FrameBatcher:
         unsafe |= ip6 & ~bad6 & ~np.isin(nh6, _IP6_HARMLESS)
         # UDP to or from a tunnel port (VXLAN, GENEVE, Teredo) is opened.
         udp = np.flatnonzero(
-            (ip4 & ~bad4 & (frag == 0) & (proto4 == 17)) | (ip6 & ~bad6 & (nh6 == 17))
+            (ip4 & ~bad4 & (frag == 0) & (proto4 == PROTO_UDP)) | (ip6 & ~bad6 & (nh6 == PROTO_UDP))
         )
         if len(udp):
             at = fields.base[other[udp]] + np.where(ip6[udp], TCP6, IP + ihl[udp])

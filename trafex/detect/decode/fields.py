@@ -15,6 +15,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from trafex.detect.capture.frames import I64
 from trafex.detect.decode.network import ETH_IPV4, ETH_IPV6, VLAN_TYPES
+from trafex.model.protocols import PROTO_TCP
 
 Mask = npt.NDArray[np.bool_]
 
@@ -95,14 +96,18 @@ class FrameFields:
             (et == ETH_IPV4)
             & (caplen >= 54 + shift)
             & (m[:, IP] == 0x45)
-            & (m[:, IP + 9] == 6)
+            & (m[:, IP + 9] == PROTO_TCP)
             & ((be(m, IP + 6, 2) & 0x3FFF) == 0)
             & (tot4 >= 40)
         )
         # IPv6.
         plen = be(m, IP + 4, 2)
         eligible6 = (
-            v6 & (caplen >= 74 + shift) & (m[:, IP + 6] == 6) & (m[:, IP] >> 4 == 6) & (plen > 0)
+            v6
+            & (caplen >= 74 + shift)
+            & (m[:, IP + 6] == PROTO_TCP)
+            & (m[:, IP] >> 4 == 6)
+            & (plen > 0)
         )
         self.ttl = np.where(v6, m[:, IP + 7], m[:, IP + 8]).astype(np.int64)
         self.tot = tot = np.minimum(np.where(v6, 40 + plen, tot4), wirelen - 14 - shift)

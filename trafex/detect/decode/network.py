@@ -25,6 +25,7 @@ from trafex.detect.decode.reassembly import FragmentCache
 from trafex.detect.detection import Detection
 from trafex.detect.detectors.base import Detector
 from trafex.detect.flows.table import TcpFlowTable
+from trafex.model.protocols import PROTO_TCP, PROTO_UDP
 
 ETH_IPV4 = 0x0800
 ETH_IPV6 = 0x86DD
@@ -34,7 +35,7 @@ ETH_MPLS = frozenset({0x8847, 0x8848})
 ETH_TEB = 0x6558  # transparent Ethernet bridging: an Ethernet frame follows
 SNAP = b"\xaa\xaa\x03"  # an 802.2 LLC header announcing a SNAP header
 
-IP_TUNNELS = frozenset({4, 41, 47})  # IP-in-IP, IPv6-in-IP, GRE
+IP_TUNNELS = frozenset({4, 41, 47})  # IP-in-IP, IPv6-in-IP, GRE (IANA protocol numbers)
 UDP_VXLAN = 4789
 UDP_GENEVE = 6081
 UDP_TEREDO = 3544
@@ -169,9 +170,9 @@ class IpDecoder(DetectorCalls):
             key = buf[q + 4 : q + 6] + buf[q + 9 : q + 10] + buf[q + 12 : q + 20]
             offset, more = (frag & 0x1FFF) << 3, bool(frag & 0x2000)
             self._fragment(buf, q, end, ts, 4, proto, ttl, tot, key, offset, more, p)
-        elif proto == 6:
+        elif proto == PROTO_TCP:
             self._tcp(buf, q + 12, 8, p, end, tot - ihl, ts, 4, ttl, tot)
-        elif proto == 17:
+        elif proto == PROTO_UDP:
             self._udp(buf, q + 12, 8, p, end, tot - ihl, ts, 4, ttl, tot)
         else:
             self._other(buf, q + 12, 8, proto, ttl, tot, p, end, tot - ihl, ts)
@@ -210,9 +211,9 @@ class IpDecoder(DetectorCalls):
         l4len = tot - (p - q)
         if l4len < 0:
             self.bad += 1
-        elif nh == 6:
+        elif nh == PROTO_TCP:
             self._tcp(buf, q + 8, 32, p, end, l4len, ts, 6, hlim, tot)
-        elif nh == 17:
+        elif nh == PROTO_UDP:
             self._udp(buf, q + 8, 32, p, end, l4len, ts, 6, hlim, tot)
         else:
             self._other(buf, q + 8, 32, nh, hlim, tot, p, end, l4len, ts)
