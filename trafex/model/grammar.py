@@ -46,7 +46,6 @@ from trafex.model.protocols import (
 )
 from trafex.model.terms import BitmaskTerm, NumericTerm
 
-
 # Every spelling of a component the grammar reads (from the component table).
 _COMPONENT_WORDS = {word: c for c in COMPONENTS for word in (c.keyword, *c.aliases)}
 ACTION_KEYWORDS = frozenset({"discard", "rate-limit", "redirect", "mark", "action"})
