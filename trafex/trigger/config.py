@@ -277,7 +277,9 @@ def _detector_policy(spec: DetectorSpec, table: Table, hold_down: float | None) 
         raise table.error("refresh_before", f"must be below the ttl ({ttl:g} s)")
     route = _route_action(table) if action == "route" else None
     flow = _flow_action(table, spec) if action == "flowspec" else None
-    both = table.take("both_directions", bool, defaults.both_directions)
+    both = defaults.both_directions
+    if action in defaults.both_with:
+        both = table.take("both_directions", bool, both)
     table.done()
     refresh = (ttl or 0.0) / 3 if refresh is None else refresh
     return DetectorPolicy(spec.name, action, ttl, hold, refresh, both, route, flow)
