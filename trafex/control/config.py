@@ -119,7 +119,7 @@ class GuardConfig:
     max_routes: Annotated[int, _NO_LIMIT] = 10_000  # active unicast routes, all origins
     max_rules_per_origin: Annotated[int, _NO_LIMIT] = 0
     max_routes_per_origin: Annotated[int, _NO_LIMIT] = 0
-    rate_per_origin: Annotated[float, _NO_LIMIT] = 0.0  # new intents per second
+    rate_per_origin: Annotated[float, _NO_LIMIT] = 0.0  # intents asked/s (updates too)
     burst_per_origin: Annotated[int, Range(1)] = 100  # the rate's bucket size
     dry_run: bool = False  # validate and guard every request, announce nothing
     origins: dict[str, OriginGuardConfig] = field(default_factory=dict)
