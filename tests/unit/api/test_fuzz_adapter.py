@@ -11,8 +11,8 @@ they were. Derandomized, no example database.
 from __future__ import annotations
 
 import contextlib
-import re
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
