@@ -128,8 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="trafex-bench."))
     # trafexd's default reconcile interval (the tests use 5 s: a reconcile would land
-    # in most runs).
-    with peered(workdir, (6,), reconcile_interval=30) as (router, trafexd):
+    # in most runs). The guard's default cap (10,000 rules in force) is lifted for --hold.
+    no_cap = "[guard]\nmax_rules = 0\n"
+    with peered(workdir, (6,), reconcile_interval=30, extra=no_cap) as (router, trafexd):
         assert trafexd.process is not None
         pid = trafexd.process.pid
         for clients in args.clients:
