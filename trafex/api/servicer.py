@@ -83,15 +83,25 @@ _KIND_NAMES = {FlowIntent: "a FlowSpec rule", RouteIntent: "a route"}
 _KIND_NOUNS = {FlowIntent: "flow rule", RouteIntent: "route"}
 
 
-def _abort(context: grpc.ServicerContext, error: Exception) -> NoReturn:
+def status_of(error: Exception) -> tuple[grpc.StatusCode, str] | None:
+    """The status code and message of a call's error (the table above); None for an
+    error that is a bug. A SidecarError is a change stored but not announced."""
     if isinstance(error, SidecarError):  # raised after the change was stored
-        context.set_trailing_metadata(rpc.deferred_metadata(str(error)))
         unavailable = error.unavailable
         code = grpc.StatusCode.UNAVAILABLE if unavailable else grpc.StatusCode.FAILED_PRECONDITION
-        context.abort(code, f"{rpc.NOT_ANNOUNCED}: {error}")
+        return code, f"{rpc.NOT_ANNOUNCED}: {error}"
     for kind, code in _CODES:
         if isinstance(error, kind):
-            context.abort(code, str(error))
+            return code, str(error)
+    return None
+
+
+def _abort(context: grpc.ServicerContext, error: Exception) -> NoReturn:
+    if isinstance(error, SidecarError):
+        context.set_trailing_metadata(rpc.deferred_metadata(str(error)))
+    status = status_of(error)
+    if status is not None:
+        context.abort(*status)
     # A bug: log it with its traceback, tell the client no more than needed.
     log.error("api.bug", error=repr(error), exc_info=error)
     context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(error).__name__}")

@@ -15,6 +15,7 @@ from pathlib import Path
 import structlog
 
 from trafex import __version__, logs
+from trafex.api.http import HttpServer
 from trafex.api.server import ApiServer, ListenError
 from trafex.api.servicer import TrafexServicer
 from trafex.bgp.client import GobgpClient, SidecarError
@@ -69,6 +70,7 @@ class Daemon:
             on_down=self._sidecar_down,
         )
         self.server: ApiServer | None = None
+        self.http: HttpServer | None = None  # [http]: the ExaBGP-style POST /command
         self.metrics: Exporter | None = None
         self._threads: list[threading.Thread] = []
 
@@ -151,6 +153,8 @@ class Daemon:
         self._reconcile("start")
         servicer = TrafexServicer(self.controller, self.events, self.status)
         self.server = ApiServer(servicer, self.config.api.listen).start()
+        if self.config.http.listen is not None:
+            self.http = HttpServer(self.controller, self.config.http).start()
         ctl = self.config.controller
         self._thread(self._loop, ctl.expiry_interval, "expire", name="expiry")
         self._thread(self._loop, ctl.reconcile_interval, "reconcile", name="reconciler")
@@ -208,6 +212,8 @@ class Daemon:
         self.stop_event.set()
         if self.server is not None:
             self.server.stop(grace=2)
+        if self.http is not None:
+            self.http.stop()
         if self.metrics is not None:
             self.metrics.stop()
         self.events.close()
