@@ -37,6 +37,7 @@ from trafex.detect import (
     load_config,
 )
 from trafex.detect.capture.live import LiveInterface
+from trafex.detect.metrics import serve_sensor_metrics
 from trafex.trigger.config import default_config, load_trigger_config
 from trafex.trigger.pipeline import Trigger
 
@@ -113,6 +114,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         default=2.0,
         metavar="SECONDS",
         help="seconds between progress lines on stderr (0: none)",
+    )
+    parser.add_argument(
+        "--metrics",
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (packets, bytes, drops, "
+        "detections, intents)",
     )
 
 
@@ -227,6 +234,7 @@ def run(args: argparse.Namespace, on_detection: Callable[[Detection], None] | No
         source = build_source(args)
         sensor = Sensor(config, progress_interval=args.progress or 1.0)
         trigger = build_trigger(args, out, err)
+        metrics = serve_sensor_metrics(getattr(args, "metrics", None), sensor, trigger)
     except DetectError as exc:
         print(f"trafex detect: {exc}", file=err)
         return 2
@@ -258,7 +266,7 @@ def run(args: argparse.Namespace, on_detection: Callable[[Detection], None] | No
 
     previous = _install_signals(sensor)
     try:
-        stats = sensor.run(source, emit, progress)
+        stats = (metrics or sensor).run(source, emit, progress)
     except DetectError as exc:
         print(f"trafex detect: {exc}", file=err)
         return 2
@@ -267,6 +275,8 @@ def run(args: argparse.Namespace, on_detection: Callable[[Detection], None] | No
     finally:
         if trigger is not None:
             trigger.close()  # before the handlers go: a second Ctrl-C only asks to stop
+        if metrics is not None:
+            metrics.stop()
         _restore_signals(previous)
     extra = trigger.stats_text(final=True) if trigger is not None else ""
     print(format_stats(stats, final=True, extra=extra), file=err, flush=True)

@@ -48,6 +48,13 @@ class Frames:
         assert self._arrays is not None
         return len(self._arrays[0])
 
+    def wire_bytes(self) -> int:
+        """The frames' lengths on the wire, summed in whichever form the columns are."""
+        if self._lists is not None:
+            return sum(self._lists[2])
+        assert self._arrays is not None
+        return int(self._arrays[2].sum())
+
     def lists(self) -> Lists:
         """The columns as lists: (offsets, caplens, wirelens, times)."""
         if self._lists is None:
