@@ -224,7 +224,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """The base class's own refusals (a bad request line, an unknown method), in JSON."""
+        """The base class's own refusals (a bad request line, an unknown method), in JSON
+        with a status line (the base answers an unreadable request line as HTTP/0.9)."""
+        if self.request_version == self.default_request_version:
+            self.request_version = self.protocol_version
         self._drain()
         self._send(Reply.failure(code, message or self.responses.get(code, ("error",))[0]))
 
