@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+import time
 from pathlib import Path
 
 import structlog
@@ -154,6 +155,7 @@ class Daemon:
         servicer = TrafexServicer(self.controller, self.events, self.status)
         self.server = ApiServer(servicer, self.config.api.listen).start()
         if self.config.http.listen is not None:
+        self.sidecar.open_sessions()  # the store is announced: now the routers may see it
             self.http = HttpServer(self.controller, self.config.http).start()
         ctl = self.config.controller
         self._thread(self._loop, ctl.expiry_interval, "expire", name="expiry")
@@ -182,6 +184,25 @@ class Daemon:
         sidecar, config = self.sidecar, self.config
         healthy, error = sidecar.healthy, sidecar.error
         try:
+    def _withdraw_all(self, timeout: float = 5.0) -> None:
+        """Withdraw everything and wait (bounded) until gobgpd has sent the withdrawals:
+        no path left advertised to an established peer (gobgpd counts the End-of-RIB
+        it sent for each family as advertised)."""
+        try:
+            self.controller.withdraw_all()
+            deadline = time.monotonic() + timeout
+            while any(
+                p.advertised > len(p.families)
+                for p in self.client.peers()
+                if p.state == "established"
+            ):
+                if time.monotonic() > deadline:
+                    log.warning("shutdown.withdraw_unconfirmed", timeout=timeout)
+                    return
+                time.sleep(0.05)
+        except SidecarError as error:
+            log.warning("shutdown.withdraw_failed", error=str(error))
+
             peers = tuple(self.client.peers())
         except SidecarError as failure:
             peers, healthy, error = (), False, str(failure)
@@ -215,11 +236,17 @@ class Daemon:
         if self.http is not None:
             self.http.stop()
         if self.metrics is not None:
+        """Stop the API, then (``on_shutdown = "withdraw"``) withdraw every intent from
+        the routers, keeping it stored; then the sidecar. With ``"keep"`` nothing is
+        withdrawn: with graceful restart the routers keep the unicast routes as stale
+        until trafexd is back (FRR 8.4 drops FlowSpec rules at the session's end)."""
             self.metrics.stop()
         self.events.close()
         self.controller.close()
         self.sidecar.stop()
         self.client.close()
+        if self.config.controller.on_shutdown == "withdraw":
+            self._withdraw_all()
         self.store.close()
         log.info("trafexd.stopped")
 
@@ -267,6 +294,10 @@ def main(argv: list[str] | None = None) -> int:
     done.wait()
     daemon.stop()
     return 0
+    except StoreError as error:  # a store that opened but cannot be read: nothing sent
+        print(f"trafexd: {error}", file=sys.stderr)
+        daemon.stop()
+        return 2
 
 
 if __name__ == "__main__":

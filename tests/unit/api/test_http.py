@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import ipaddress
 import json
+import socket
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -258,6 +259,25 @@ def test_an_oversize_body_is_413_and_not_run(tmp_path: Path) -> None:
         assert response.status == 413
         connection.close()
         assert api.keys() == set()
+
+
+def test_expect_100_continue_is_answered(api: Endpoint) -> None:
+    """A client that asks ``Expect: 100-continue`` (curl, for a large body) gets
+    ``100 Continue`` and then the answer to its command."""
+    body = urlencode({"command": TALK}).encode()
+    with socket.create_connection(("127.0.0.1", api.server.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /command HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        )
+        assert sock.recv(1024).startswith(b"HTTP/1.1 100 Continue\r\n")
+        sock.sendall(body)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert json.loads(answer.partition(b"\r\n\r\n")[2])["ok"] is True
 
 
 @pytest.mark.parametrize(
