@@ -453,6 +453,7 @@ class FrrRouter:
         with_zebra: bool = False,
         extra_config: str = "",
         start_timeout: float = 20.0,
+        graceful_restart: bool = False,
     ) -> None:
         self.workdir = Path(workdir)
         self.asn = asn
@@ -460,6 +461,7 @@ class FrrRouter:
         self._neighbor_specs = tuple(neighbors)
         self.with_zebra = with_zebra
         self.extra_config = extra_config
+        self.graceful_restart = graceful_restart  # "bgp graceful-restart" (RFC 4724)
         self.start_timeout = start_timeout
         self.neighbor_config: tuple[Neighbor, ...] = ()
         self.network = VethNamespace()
@@ -594,6 +596,8 @@ class FrrRouter:
             " no bgp default ipv4-unicast",
             " no bgp network import-check",
         ]
+        if self.graceful_restart:
+            lines.append(" bgp graceful-restart")
         for n in self.neighbor_config:
             lines.append(f" neighbor {n.address} remote-as {n.remote_as}")
             lines.append(f" neighbor {n.address} timers connect {n.connect_retry}")

@@ -31,13 +31,22 @@ def skip_unless_possible() -> None:
 
 @contextmanager
 def peered(
-    workdir: Path, versions: Sequence[int] = (4, 6), *, reconcile_interval: float = 5
+    workdir: Path,
+    versions: Sequence[int] = (4, 6),
+    *,
+    reconcile_interval: float = 5,
+    graceful_restart: bool = False,
+    extra: str = "",
 ) -> Iterator[tuple[FrrRouter, Trafexd]]:
-    """FRR and trafexd with established sessions; both stopped on the way out."""
+    """FRR and trafexd with established sessions; both stopped on the way out.
+    ``graceful_restart``: FRR's ``bgp graceful-restart``; ``extra``: lines of trafexd's
+    ``[controller]`` table."""
     port = free_port()
     hosts = {4: HOST_V4, 6: HOST_V6}
     router = FrrRouter(
-        workdir / "frr", neighbors=[Neighbor(hosts[v], TRAFEX_ASN, port=port) for v in versions]
+        workdir / "frr",
+        neighbors=[Neighbor(hosts[v], TRAFEX_ASN, port=port) for v in versions],
+        graceful_restart=graceful_restart,
     )
     trafexd: Trafexd | None = None
     try:
@@ -53,6 +62,7 @@ def peered(
             listen_port=port,
             listen_addresses=[locals_[v] for v in versions],
             reconcile_interval=reconcile_interval,
+            extra=extra,
         ).start()
         router.wait_established(timeout=30)
         yield router, trafexd

@@ -218,7 +218,8 @@ def test_listen_addresses_are_normalised() -> None:
         (
             {"bgp": {"nieghbor": []}},
             "bgp.nieghbor: unknown key "
-            "(known: asn, listen_addresses, listen_port, neighbor, router_id)",
+            "(known: asn, graceful_restart, listen_addresses, listen_port, neighbor, "
+            "restart_time, router_id)",
         ),
         (
             with_neighbor(peer_asn=65001),
@@ -238,8 +239,7 @@ def test_listen_addresses_are_normalised() -> None:
         (
             {"controller": {"interval": 1}},
             "controller.interval: unknown key (known: batch_size, expiry_interval, "
-            "graceful_restart, max_terms_per_component, on_shutdown, reconcile_interval, "
-            "restart_time)",
+            "max_terms_per_component, on_shutdown, reconcile_interval)",
         ),
     ],
 )

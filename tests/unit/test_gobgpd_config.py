@@ -11,7 +11,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from trafex.bgp.config import BgpConfig, NeighborConfig
-from trafex.bgp.gobgpd_config import LOCAL_ONLY_POLICY, render
+from trafex.bgp.gobgpd_config import DEFERRAL_TIME, LOCAL_ONLY_POLICY, render, restart_flags
 
 
 def neighbor(address: str = "192.0.2.2", **kwargs: Any) -> NeighborConfig:
@@ -82,11 +82,12 @@ def test_global_section_from_config() -> None:
 
 
 def test_minimal_neighbor() -> None:
-    """A neighbor has its address, peer AS and one afi-safi per family; no transport,
-    password or multihop section unless configured."""
-    (rendered,) = load(BgpConfig(neighbors=(neighbor(),)))["neighbors"]
+    """A neighbor has its address, peer AS, admin-down (trafexd opens it) and one
+    afi-safi per family; no transport, password or multihop section unless configured."""
+    bgp = BgpConfig(neighbors=(neighbor(),), graceful_restart=False)
+    (rendered,) = load(bgp)["neighbors"]
     expected = {
-        "config": {"neighbor-address": "192.0.2.2", "peer-as": 65001},
+        "config": {"neighbor-address": "192.0.2.2", "peer-as": 65001, "admin-down": True},
         "afi-safis": [
             {"config": {"afi-safi-name": "ipv4-unicast"}},
             {"config": {"afi-safi-name": "ipv4-flowspec"}},
@@ -106,11 +107,12 @@ def test_full_neighbor() -> None:
         passive=True,
         ebgp_multihop_ttl=4,
     )
-    (rendered,) = load(BgpConfig(neighbors=(full,)))["neighbors"]
+    (rendered,) = load(BgpConfig(neighbors=(full,), graceful_restart=False))["neighbors"]
     expected = {
         "config": {
             "neighbor-address": "2001:db8::2",
             "peer-as": 65001,
+            "admin-down": True,
             "description": "edge router",
             "auth-password": "s3cret",
         },
@@ -142,6 +144,66 @@ def test_several_neighbors_in_order() -> None:
         (n["config"]["neighbor-address"], n["config"]["peer-as"]) for n in load(bgp)["neighbors"]
     ]
     assert expected == actual
+
+
+GRACEFUL = {
+    "enabled": True,
+    "restart-time": 120,
+    "notification-enabled": True,
+    "deferral-time": DEFERRAL_TIME,
+}
+
+
+def test_graceful_restart_on_every_neighbor_and_family() -> None:
+    """By default every neighbor has graceful restart (restart time 120 s, RFC 8538's
+    N bit, a short deferral) and every family it carries has mp-graceful-restart."""
+    bgp = BgpConfig(neighbors=(neighbor("192.0.2.2"), neighbor("2001:db8::2")))
+    rendered = load(bgp)["neighbors"]
+    assert [n["graceful-restart"]["config"] for n in rendered] == [GRACEFUL, GRACEFUL]
+    families = [
+        (f["config"]["afi-safi-name"], f["mp-graceful-restart"]["config"])
+        for n in rendered
+        for f in n["afi-safis"]
+    ]
+    expected = [
+        ("ipv4-unicast", {"enabled": True}),
+        ("ipv4-flowspec", {"enabled": True}),
+        ("ipv6-flowspec", {"enabled": True}),
+    ]
+    assert expected == families
+    assert restart_flags(bgp) == ["-r"]
+
+
+def test_restart_time_from_config() -> None:
+    """[bgp] restart_time is the restart time gobgpd advertises."""
+    bgp = BgpConfig(neighbors=(neighbor(),), restart_time=300)
+    (rendered,) = load(bgp)["neighbors"]
+    assert rendered["graceful-restart"]["config"]["restart-time"] == 300
+
+
+def test_no_graceful_restart_when_off() -> None:
+    """graceful_restart = false: no graceful-restart section, none per family, no -r."""
+    bgp = BgpConfig(neighbors=(neighbor(),), graceful_restart=False)
+    (rendered,) = load(bgp)["neighbors"]
+    assert "graceful-restart" not in rendered
+    assert all("mp-graceful-restart" not in f for f in rendered["afi-safis"])
+    assert restart_flags(bgp) == []
+
+
+def test_learning_gobgpd_opens_at_once_without_graceful_restart() -> None:
+    """The enforcer's gobgpd (learn) announces nothing: its neighbors are not admin-down
+    (nobody would open them) and it has no graceful restart or -r."""
+    bgp = BgpConfig(neighbors=(neighbor(),))
+    (rendered,) = tomllib.loads(render(bgp, learn=True))["neighbors"]
+    expected = {
+        "config": {"neighbor-address": "192.0.2.2", "peer-as": 65001},
+        "afi-safis": [
+            {"config": {"afi-safi-name": "ipv4-unicast"}},
+            {"config": {"afi-safi-name": "ipv4-flowspec"}},
+        ],
+    }
+    assert expected == rendered
+    assert restart_flags(bgp, learn=True) == []
 
 
 # Text that TOML basic strings can carry: any Unicode scalar value (no lone surrogate),

@@ -247,6 +247,61 @@ def test_unusable_directory(tmp_path: Path) -> None:
         Store(blocker / "state")
 
 
+def _refusal(directory: Path) -> str:
+    with pytest.raises(StoreError) as error:
+        Store(directory)
+    return str(error.value)
+
+
+def test_garbage_file_is_not_a_store(tmp_path: Path) -> None:
+    """A file of garbage where the store was is refused, naming the file; it is left as
+    it was (nothing is created over it)."""
+    garbage = b"not a database at all " * 100
+    (tmp_path / "trafex.db").write_bytes(garbage)
+    expected = f"store {tmp_path / 'trafex.db'}: not a trafex store (file is not a database)"
+    assert expected == _refusal(tmp_path)
+    assert garbage == (tmp_path / "trafex.db").read_bytes()
+
+
+def test_empty_file_is_not_a_store(tmp_path: Path) -> None:
+    """A truncated (empty) store is refused, not taken for a new store with no intents."""
+    (tmp_path / "trafex.db").write_bytes(b"")
+    assert _refusal(tmp_path).endswith(
+        "trafex.db: not a trafex store (an empty file; delete it to start anew)"
+    )
+
+
+def test_directory_in_place_of_the_file(tmp_path: Path) -> None:
+    """A directory where the database file should be is refused."""
+    (tmp_path / "trafex.db").mkdir()
+    assert _refusal(tmp_path).endswith("trafex.db: not a trafex store (a directory)")
+
+
+def test_another_programs_database_is_not_a_store(tmp_path: Path) -> None:
+    """An SQLite database without trafex's table is refused and left unchanged."""
+    with closing(sqlite3.connect(tmp_path / "trafex.db")) as db, db:
+        db.execute("CREATE TABLE other (x INTEGER)")
+    assert _refusal(tmp_path).endswith("trafex.db: not a trafex store (no intents table)")
+    tables = query(tmp_path / "trafex.db", "SELECT group_concat(name) FROM sqlite_master")
+    assert tables == ("other",)
+
+
+def test_damaged_pages_are_refused(tmp_path: Path) -> None:
+    """A store whose header is intact but whose pages are overwritten is refused at
+    opening (before any intent is loaded)."""
+    store = Store(tmp_path)
+    store.upsert([flow_v4, flow_v6, route_v4, route_v6])
+    store.close()
+    path = tmp_path / "trafex.db"
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = bytearray(path.read_bytes())
+    page = 4096
+    data[page : 3 * page] = b"\xff" * (2 * page)  # the table's pages, past the header
+    path.write_bytes(bytes(data))
+    assert "trafex.db: not a trafex store (" in _refusal(tmp_path)
+
+
 @settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
 @given(st.from_type(UnicastRoute))
 def test_route_json_round_trip(route: UnicastRoute) -> None:

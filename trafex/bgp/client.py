@@ -260,6 +260,15 @@ class GobgpClient:
         except grpc.RpcError as error:
             raise _error("ListPeer", error) from None
 
+    def enable_peer(self, address: str) -> None:
+        """Open a neighbor configured administratively down (gobgpd's EnablePeer)."""
+        try:
+            self._stub.EnablePeer(
+                gobgp_pb2.EnablePeerRequest(address=address), timeout=self.timeout
+            )
+        except grpc.RpcError as error:
+            raise _error("EnablePeer", error) from None
+
     def watch_peers(self) -> Iterator[PeerInfo]:
         """Peer state changes as they happen, until the stream breaks (then raises)."""
         request = gobgp_pb2.WatchEventRequest(peer=gobgp_pb2.WatchEventRequest.Peer())

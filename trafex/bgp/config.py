@@ -79,6 +79,10 @@ class BgpConfig:
     listen_addresses: Annotated[tuple[str, ...], Parse(addresses)] = ("127.0.0.1",)
     listen_port: Annotated[int, Parse(listen_port)] = 179
     neighbors: tuple[NeighborConfig, ...] = ()
+    # RFC 4724 on every neighbor, for every family sent: a restart of trafexd or of its
+    # gobgpd leaves the routers' copies in place (stale) until trafexd has announced again.
+    graceful_restart: bool = True
+    restart_time: Annotated[int, Range(1, 4095)] = 120  # seconds the routers keep stale paths
 
 
 @dataclass(frozen=True)

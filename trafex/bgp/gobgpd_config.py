@@ -1,5 +1,12 @@
 """gobgpd's TOML configuration, rendered from trafexd's (pure: text in, text out).
 
+trafexd's neighbors start administratively down: trafexd enables them (through
+gobgpd's API) once it has announced the whole store, so the first UPDATEs a router
+gets hold every rule, followed by End-of-RIB. With ``[bgp] graceful_restart`` every
+neighbor and every family it carries has RFC 4724 graceful restart, and gobgpd runs
+with ``-r`` (restarting: the forwarding-state bit set per family), so a router keeps
+trafex's paths as stale across a restart of trafexd or gobgpd until that End-of-RIB.
+
 trafexd's sidecar only ever announces what trafexd injects: a global import policy
 accepts locally originated paths and rejects everything learned from peers, so gobgpd
 never re-advertises one router's routes to another (trafex is no transit).
@@ -13,6 +20,11 @@ from __future__ import annotations
 from trafex.bgp.config import BgpConfig, NeighborConfig
 
 LOCAL_ONLY_POLICY = "trafex-local-only"
+# Seconds a restarting gobgpd (``-r``) waits for every peer's End-of-RIB before it
+# sends its own paths and End-of-RIB anyway (a neighbor that is down would otherwise
+# hold back every other session's for gobgpd's default of 360 s). trafexd takes
+# nothing from its peers, so it has no reason to wait long.
+DEFERRAL_TIME = 5
 
 
 _ESCAPES = {
@@ -46,13 +58,43 @@ def _q(value: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-def _neighbor(neighbor: NeighborConfig) -> list[str]:
+def _graceful_restart(bgp: BgpConfig) -> list[str]:
+    """RFC 4724 with RFC 8538's N bit (so that a NOTIFICATION at gobgpd's stop, other
+    than a Hard Reset, also leaves the router's copies in place as stale)."""
+    return [
+        "  [neighbors.graceful-restart.config]",
+        "    enabled = true",
+        f"    restart-time = {bgp.restart_time}",
+        "    notification-enabled = true",
+        f"    deferral-time = {DEFERRAL_TIME}",
+    ]
+
+
+def restarts_gracefully(bgp: BgpConfig, *, learn: bool) -> bool:
+    """Whether gobgpd runs with graceful restart: trafexd's (announcing) sidecar with
+    ``[bgp] graceful_restart``; never the enforcer's, which announces nothing."""
+    return bgp.graceful_restart and not learn
+
+
+def restart_flags(bgp: BgpConfig, *, learn: bool = False) -> list[str]:
+    """gobgpd's command-line flags for graceful restart: ``-r`` (restarting), whose OPEN
+    sets each family's forwarding-state bit. Without it a router drops the previous
+    gobgpd's paths as soon as the new session opens, instead of keeping them (stale)
+    until the End-of-RIB. gobgpd then holds back its paths until its peers' End-of-RIBs
+    (or :data:`DEFERRAL_TIME`), and sends them all, then its own End-of-RIB."""
+    return ["-r"] if restarts_gracefully(bgp, learn=learn) else []
+
+
+def _neighbor(neighbor: NeighborConfig, bgp: BgpConfig, *, learn: bool) -> list[str]:
+    restarts = restarts_gracefully(bgp, learn=learn)
     lines = [
         "[[neighbors]]",
         "  [neighbors.config]",
         f"    neighbor-address = {_q(str(neighbor.address))}",
         f"    peer-as = {neighbor.peer_as}",
     ]
+    if not learn:
+        lines.append("    admin-down = true  # trafexd opens it once the store is announced")
     if neighbor.description:
         lines.append(f"    description = {_q(neighbor.description)}")
     if neighbor.password:
@@ -69,12 +111,19 @@ def _neighbor(neighbor: NeighborConfig) -> list[str]:
             "    enabled = true",
             f"    multihop-ttl = {neighbor.ebgp_multihop_ttl}",
         ]
+    if restarts:
+        lines += _graceful_restart(bgp)
     for family in neighbor.families:
         lines += [
             "  [[neighbors.afi-safis]]",
             "    [neighbors.afi-safis.config]",
             f"      afi-safi-name = {_q(family)}",
         ]
+        if restarts:
+            lines += [
+                "    [neighbors.afi-safis.mp-graceful-restart.config]",
+                "      enabled = true",
+            ]
     return lines
 
 
@@ -119,6 +168,6 @@ def render(bgp: BgpConfig, *, learn: bool = False) -> str:
         *(_learn_only() if learn else _local_only()),
     ]
     for neighbor in bgp.neighbors:
-        lines += _neighbor(neighbor)
+        lines += _neighbor(neighbor, bgp, learn=learn)
         lines.append("")
     return "\n".join(lines)

@@ -2,7 +2,9 @@
 
 With ``[gobgp] manage = false`` trafexd only watches an operator-run gobgpd's health.
 Either way, ``on_up`` runs each time the sidecar (re)appears, so that trafexd can push
-the store into it: GoBGP forgets injected paths when it restarts.
+the store into it: GoBGP forgets injected paths when it restarts. A managed announcing
+gobgpd's neighbors start administratively down and are opened after ``on_up`` (at the
+first start, by trafexd after its first reconcile: :meth:`Sidecar.open_sessions`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import structlog
 
 from trafex.bgp.client import GobgpClient, SidecarError
 from trafex.bgp.config import BgpConfig, GobgpConfig
-from trafex.bgp.gobgpd_config import render
+from trafex.bgp.gobgpd_config import render, restart_flags
 
 log = structlog.get_logger("trafex.sidecar")
 
@@ -105,6 +107,7 @@ class Sidecar:
                     "-p",
                     "-l",
                     self.gobgp.log_level,
+                    *restart_flags(self.bgp, learn=self.learn),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=logfile,
@@ -113,6 +116,19 @@ class Sidecar:
             )
         self.pid_path.write_text(f"{self.process.pid}\n")
         log.info("sidecar.started", pid=self.process.pid, api=self.gobgp.api)
+
+    def open_sessions(self) -> None:
+        """Enable the neighbors (rendered administratively down): call once the store
+        is announced, so that a router's first UPDATEs from this gobgpd hold every
+        path, then End-of-RIB, which ends the router's stale period without a gap. A
+        failure is logged: a gobgpd that cannot take it is restarted anyway."""
+        if self.learn or not self.gobgp.manage:
+            return
+        for neighbor in self.bgp.neighbors:
+            try:
+                self.client.enable_peer(str(neighbor.address))
+            except SidecarError as error:
+                log.error("sidecar.enable_failed", peer=str(neighbor.address), error=str(error))
 
     def _log_tail(self, lines: int = 5) -> str:
         try:
@@ -235,6 +251,7 @@ class Sidecar:
             self.on_up()
         except Exception as error:
             log.error("sidecar.on_up_failed", error=str(error))
+        self.open_sessions()
 
     # -- stopping -----------------------------------------------------------------------
 

@@ -152,10 +152,10 @@ class Daemon:
         except SidecarError as error:
             log.warning("expire.failed", error=str(error))
         self._reconcile("start")
+        self.sidecar.open_sessions()  # the store is announced: now the routers may see it
         servicer = TrafexServicer(self.controller, self.events, self.status)
         self.server = ApiServer(servicer, self.config.api.listen).start()
         if self.config.http.listen is not None:
-        self.sidecar.open_sessions()  # the store is announced: now the routers may see it
             self.http = HttpServer(self.controller, self.config.http).start()
         ctl = self.config.controller
         self._thread(self._loop, ctl.expiry_interval, "expire", name="expiry")
@@ -178,12 +178,6 @@ class Daemon:
             collector = TrafexdCollector(self.controller, self.paths, self.sidecar, peers)
             self.metrics = serve_trafexd_metrics(listen, collector)
 
-    def status(self) -> Status:
-        """A snapshot of trafexd for the API's GetStatus: the sidecar, the controller's
-        counts, and gobgpd's peers (read now, so their counters are current)."""
-        sidecar, config = self.sidecar, self.config
-        healthy, error = sidecar.healthy, sidecar.error
-        try:
     def _withdraw_all(self, timeout: float = 5.0) -> None:
         """Withdraw everything and wait (bounded) until gobgpd has sent the withdrawals:
         no path left advertised to an established peer (gobgpd counts the End-of-RIB
@@ -203,6 +197,12 @@ class Daemon:
         except SidecarError as error:
             log.warning("shutdown.withdraw_failed", error=str(error))
 
+    def status(self) -> Status:
+        """A snapshot of trafexd for the API's GetStatus: the sidecar, the controller's
+        counts, and gobgpd's peers (read now, so their counters are current)."""
+        sidecar, config = self.sidecar, self.config
+        healthy, error = sidecar.healthy, sidecar.error
+        try:
             peers = tuple(self.client.peers())
         except SidecarError as failure:
             peers, healthy, error = (), False, str(failure)
@@ -230,23 +230,23 @@ class Daemon:
         )
 
     def stop(self) -> None:
+        """Stop the API, then (``on_shutdown = "withdraw"``) withdraw every intent from
+        the routers, keeping it stored; then the sidecar. With ``"keep"`` nothing is
+        withdrawn: with graceful restart the routers keep the unicast routes as stale
+        until trafexd is back (FRR 8.4 drops FlowSpec rules at the session's end)."""
         self.stop_event.set()
         if self.server is not None:
             self.server.stop(grace=2)
         if self.http is not None:
             self.http.stop()
+        if self.config.controller.on_shutdown == "withdraw":
+            self._withdraw_all()
         if self.metrics is not None:
-        """Stop the API, then (``on_shutdown = "withdraw"``) withdraw every intent from
-        the routers, keeping it stored; then the sidecar. With ``"keep"`` nothing is
-        withdrawn: with graceful restart the routers keep the unicast routes as stale
-        until trafexd is back (FRR 8.4 drops FlowSpec rules at the session's end)."""
             self.metrics.stop()
         self.events.close()
         self.controller.close()
         self.sidecar.stop()
         self.client.close()
-        if self.config.controller.on_shutdown == "withdraw":
-            self._withdraw_all()
         self.store.close()
         log.info("trafexd.stopped")
 
@@ -287,6 +287,10 @@ def main(argv: list[str] | None = None) -> int:
     done = stop_event("trafexd")
     try:
         daemon.start()
+    except StoreError as error:  # a store that opened but cannot be read: nothing sent
+        print(f"trafexd: {error}", file=sys.stderr)
+        daemon.stop()
+        return 2
     except (SidecarError, ListenError, ExporterError) as error:
         print(f"trafexd: {error}", file=sys.stderr)
         daemon.stop()
@@ -294,10 +298,6 @@ def main(argv: list[str] | None = None) -> int:
     done.wait()
     daemon.stop()
     return 0
-    except StoreError as error:  # a store that opened but cannot be read: nothing sent
-        print(f"trafexd: {error}", file=sys.stderr)
-        daemon.stop()
-        return 2
 
 
 if __name__ == "__main__":

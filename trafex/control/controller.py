@@ -42,6 +42,7 @@ from trafex.control.executor import (
 from trafex.control.guardrails import DEFAULT_MAX_TERMS, Guards
 from trafex.control.reconcile import (
     Announceable,
+    Plan,
     ReconcileResult,
     plan,
     reconciled_event,
@@ -115,6 +116,7 @@ class Controller:
         self._sender = Sender(client, batch_size=batch_size, max_in_flight=max_in_flight)
         self._executor = Executor(store, self._table, self._sender, events, sidecar_up)
         self.last_reconcile: float | None = None
+        self._withdrawn = False  # withdraw_all() was called: reconcile sends nothing
 
     def close(self) -> None:
         """Finish the queued sends and stop the sending thread."""
@@ -271,6 +273,19 @@ class Controller:
             self._executor.settle(changes)
         return list(changes.answer)
 
+    def withdraw_all(self) -> int:
+        """Withdraw every stored rule and route from GoBGP, keep them stored, and send
+        nothing more (trafexd is stopping with ``on_shutdown = "withdraw"``: the next
+        start announces them again). Returns how many were withdrawn, once GoBGP has
+        taken them. Raises :class:`NotAnnouncedError` when the sidecar is down."""
+        with self._lock:
+            self._withdrawn = True  # a reconcile already under way announces nothing
+            items = tuple(self._table.desired().values())
+            self._executor.commit(ChangeSet(answer=(), withdraw=items))
+        self._sender.flush()
+        log.info("intents.withdrawn_all", count=len(items), note="kept in the store")
+        return len(items)
+
     # -- reconcile ----------------------------------------------------------------------
 
     def reconcile(self, reason: str) -> ReconcileResult:
@@ -283,7 +298,7 @@ class Controller:
         actual = self._client.rib()
         foreign = self._client.foreign
         with self._lock:
-            todo = plan(self._table.desired(), actual)
+            todo = Plan() if self._withdrawn else plan(self._table.desired(), actual)
             sent = self._executor.send(todo)
         for future in sent:
             future.result()  # SidecarError: the caller retries the whole reconcile

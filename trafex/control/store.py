@@ -106,35 +106,87 @@ def route_from_json(text: str) -> UnicastRoute:
 
 
 class Store:
-    """Intents in SQLite (WAL). Every write is one transaction."""
+    """Intents in SQLite (WAL). Every write is one transaction.
+
+    Opening refuses, with a :class:`StoreError` that names the file, anything that is
+    not a trafex store: a file that is not SQLite or is damaged, an empty file, a
+    directory in its place, another program's database, another schema version. A
+    daemon that started on an empty store instead would withdraw every rule in force.
+    """
 
     def __init__(self, directory: Path) -> None:
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            self.path = directory / "trafex.db"
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version == 0:
-                self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            elif version != SCHEMA_VERSION:
-                raise StoreError(f"{self.path}: schema version {version}, expected 1")
-        except (OSError, sqlite3.Error) as error:
+        except OSError as error:
             raise StoreError(f"cannot open the store in {directory}: {error}") from None
+        self.path = directory / "trafex.db"
+        existed = self._check_file(self.path)
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        except sqlite3.Error as error:
+            raise self._refused(f"cannot be opened: {error}") from None
+        try:
+            self._open(existed)
+        except StoreError:
+            self._db.close()
+            raise
+        except sqlite3.Error as error:
+            self._db.close()
+            raise self._refused(f"not a trafex store ({error})") from None
+
+    def _refused(self, why: str) -> StoreError:
+        return StoreError(f"store {self.path}: {why}")
+
+    def _check_file(self, path: Path) -> bool:
+        """Whether the database file exists; refuse one that cannot be a store."""
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            return False
+        except OSError as error:
+            raise self._refused(f"cannot be opened: {error.strerror}") from None
+        if path.is_dir():
+            raise self._refused("not a trafex store (a directory)")
+        if info.st_size == 0:
+            raise self._refused("not a trafex store (an empty file; delete it to start anew)")
+        return True
+
+    def _open(self, existed: bool) -> None:
+        """Check an existing store (header, pages, table, version); create a new one."""
+        db = self._db
+        if existed:
+            check = db.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise self._refused(f"not a trafex store (damaged: {check})")
+            table = db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'intents'"
+            ).fetchone()
+            if table is None:
+                raise self._refused("not a trafex store (no intents table)")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version == 0 and not existed:
+            db.executescript(_SCHEMA)
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        elif version != SCHEMA_VERSION:
+            raise self._refused(f"schema version {version}, expected {SCHEMA_VERSION}")
 
     def close(self) -> None:
         self._db.close()
 
     def load(self) -> tuple[list[Intent], list[str]]:
-        """Every stored intent, and a message for each row that no longer parses."""
+        """Every stored intent, and a message for each row that no longer parses.
+        Raises :class:`StoreError` when the table cannot be read at all."""
         intents: list[Intent] = []
         problems: list[str] = []
-        rows = self._db.execute(
-            "SELECT id, kind, body, reason, origin, created_at, updated_at, expires_at "
-            "FROM intents ORDER BY created_at"
-        )
+        try:
+            rows = self._db.execute(
+                "SELECT id, kind, body, reason, origin, created_at, updated_at, expires_at "
+                "FROM intents ORDER BY created_at"
+            ).fetchall()
+        except sqlite3.Error as error:
+            raise self._refused(f"cannot be read ({error})") from None
         for ident, kind, body, reason, origin, created, updated, expires in rows:
             meta = IntentMeta(ident, reason, origin, created, updated, expires)
             if not isinstance(body, str):
