@@ -14,6 +14,9 @@ sees a protobuf message or a gRPC status. Every failed call raises an
 - :class:`UnreachableError`: trafexd cannot be reached (UNAVAILABLE, nothing stored).
 - :class:`DeadlineError`: no answer within the client's timeout.
 - :class:`InternalError`: trafexd failed (INTERNAL, e.g. its store cannot be written).
+- :class:`UnauthenticatedError`: trafexd refused the token (UNAUTHENTICATED).
+- :class:`ExhaustedError`: a limit of trafexd's (RESOURCE_EXHAUSTED: the message is
+  too large, too many calls or watchers at once). Nothing was done.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import grpc
 
 from trafex.api import rpc
 from trafex.api.adapter import flow_from_proto, route_intent_from_proto
+from trafex.api.security import channel_credentials
 from trafex.api.stubs import trafex_pb2 as pb
 from trafex.api.stubs import trafex_pb2_grpc
 from trafex.control.controller import IntentOptions
@@ -42,6 +46,7 @@ __all__ = [
     "ApiError",
     "DeadlineError",
     "Deleted",
+    "ExhaustedError",
     "IntentOptions",
     "InternalError",
     "NoSuchIntentError",
@@ -49,6 +54,7 @@ __all__ = [
     "PreconditionError",
     "RefusedError",
     "TrafexClient",
+    "UnauthenticatedError",
     "UnreachableError",
 ]
 
@@ -113,6 +119,15 @@ class InternalError(ApiError):
     """trafexd failed to do it (its store cannot be written, or a bug)."""
 
 
+class UnauthenticatedError(ApiError):
+    """trafexd refused the call's token (missing or wrong); nothing was done."""
+
+
+class ExhaustedError(ApiError):
+    """trafexd refused the call at one of its limits (a message too large, too many
+    calls or watchers at once); nothing was done."""
+
+
 _ERRORS: dict[grpc.StatusCode, type[ApiError]] = {
     grpc.StatusCode.INVALID_ARGUMENT: RefusedError,
     grpc.StatusCode.NOT_FOUND: NoSuchIntentError,
@@ -120,6 +135,8 @@ _ERRORS: dict[grpc.StatusCode, type[ApiError]] = {
     grpc.StatusCode.UNAVAILABLE: UnreachableError,
     grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineError,
     grpc.StatusCode.INTERNAL: InternalError,
+    grpc.StatusCode.UNAUTHENTICATED: UnauthenticatedError,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ExhaustedError,
 }
 
 
@@ -153,10 +170,30 @@ class TrafexClient:
     """trafexd's API at ``target`` (``HOST:PORT``). ``timeout``: seconds per call (and
     per list); None waits as long as it takes. Watching events never times out."""
 
-    def __init__(self, target: str, *, timeout: float | None = 30.0) -> None:
+    def __init__(
+        self,
+        target: str,
+        *,
+        timeout: float | None = 30.0,
+        tls_ca: bytes | None = None,
+        token: str | None = None,
+        client_cert: bytes | None = None,
+        client_key: bytes | None = None,
+    ) -> None:
+        """TLS when ``tls_ca`` (PEM) is given, mTLS with ``client_cert``/``client_key``
+        (PEM); ``token`` is sent with every call, over TLS or to a loopback target
+        (:func:`~trafex.api.security.channel_credentials`; read the files with
+        :func:`~trafex.api.security.read_pem` and :func:`~trafex.api.security.read_token`).
+        A token for another target without TLS is a ``SecurityError``."""
         self.target = target
         self.timeout = timeout
-        self._channel = grpc.insecure_channel(target, options=_CHANNEL_OPTIONS)
+        credentials = channel_credentials(
+            target, tls_ca=tls_ca, token=token, client_cert=client_cert, client_key=client_key
+        )
+        if credentials is None:
+            self._channel = grpc.insecure_channel(target, options=_CHANNEL_OPTIONS)
+        else:
+            self._channel = grpc.secure_channel(target, credentials, options=_CHANNEL_OPTIONS)
         self._stub: Any = trafex_pb2_grpc.TrafexStub(self._channel)
 
     def connect(self, timeout: float) -> bool:

@@ -6,7 +6,7 @@ from concurrent import futures
 
 import grpc
 
-from trafex.api.rpc import MAX_MESSAGE
+from trafex.api.security import ApiSecurity
 from trafex.api.servicer import TrafexServicer
 from trafex.api.stubs import trafex_pb2_grpc
 from trafex.model.errors import TrafexError
@@ -18,19 +18,38 @@ class ListenError(TrafexError):
 
 class ApiServer:
     """``servicer`` served on ``listen`` (``HOST:PORT``; port 0: any free port, see
-    :attr:`port`). Bound when built, serving after :meth:`start`."""
+    :attr:`port`), protected and bounded by ``security`` (default: plaintext, no token).
+    Bound when built, serving after :meth:`start`.
 
-    def __init__(self, servicer: TrafexServicer, listen: str, *, workers: int = 16) -> None:
+    At most ``security.max_streams`` calls run at once (one more is refused
+    RESOURCE_EXHAUSTED), each on its own thread (``workers``: fewer threads, for tests).
+    """
+
+    def __init__(
+        self,
+        servicer: TrafexServicer,
+        listen: str,
+        *,
+        security: ApiSecurity | None = None,
+        workers: int | None = None,
+    ) -> None:
+        security = security or ApiSecurity()
+        self.security = security
         self._server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="api"),
-            options=[
-                ("grpc.max_receive_message_length", MAX_MESSAGE),
-                ("grpc.max_send_message_length", MAX_MESSAGE),
-            ],
+            futures.ThreadPoolExecutor(
+                max_workers=workers or security.max_streams, thread_name_prefix="api"
+            ),
+            interceptors=security.interceptors(),
+            options=security.options(),
+            maximum_concurrent_rpcs=security.max_streams,
         )
         trafex_pb2_grpc.add_TrafexServicer_to_server(servicer, self._server)
+        credentials = security.credentials()
         try:
-            port = self._server.add_insecure_port(listen)
+            if credentials is None:
+                port = self._server.add_insecure_port(listen)
+            else:
+                port = self._server.add_secure_port(listen, credentials)
         except RuntimeError as error:
             raise ListenError(f"cannot listen on {listen}: {error}") from None
         if not port:  # some gRPC versions answer 0 instead of raising

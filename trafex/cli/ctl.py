@@ -10,17 +10,21 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from trafex.api.client import (
     Added,
     ApiError,
+    ExhaustedError,
     IntentOptions,
     PreconditionError,
     RefusedError,
     TrafexClient,
+    UnauthenticatedError,
     UnreachableError,
 )
+from trafex.api.security import SecurityError, read_pem, read_token
 from trafex.control.config import DEFAULT_API
 from trafex.model.components import COMPONENTS, ComponentKind, Family
 from trafex.model.duration import parse_duration
@@ -379,6 +383,38 @@ def _intent_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _auth_options(parser: argparse.ArgumentParser) -> None:
+    """TLS, mTLS and the token: each an option, else its environment variable."""
+    group = parser.add_argument_group("authentication (when trafexd's [api] asks for it)")
+    for option, env, help_text in (
+        ("--tls-ca", "TRAFEX_TLS_CA", "PEM CA that signed trafexd's certificate: use TLS"),
+        ("--token-file", "TRAFEX_TOKEN_FILE", "file holding the API token"),
+        ("--tls-cert", "TRAFEX_TLS_CERT", "PEM client certificate (mTLS), with --tls-key"),
+        ("--tls-key", "TRAFEX_TLS_KEY", "PEM key of the client certificate"),
+    ):
+        default = os.environ.get(env) or None
+        group.add_argument(
+            option, type=Path, metavar="FILE", default=default, help=f"{help_text} (env {env})"
+        )
+
+
+def _client(args: argparse.Namespace) -> TrafexClient:
+    """The client the options ask for; a file that cannot be used is a SecurityError
+    naming the option and the file (nothing is sent)."""
+
+    def pem(path: Path | None, option: str) -> bytes | None:
+        return None if path is None else read_pem(path, option)
+
+    return TrafexClient(
+        args.target,
+        timeout=None if args.command == "watch" else args.timeout,  # watch has no deadline
+        tls_ca=pem(args.tls_ca, "--tls-ca"),
+        token=None if args.token_file is None else read_token(args.token_file, "--token-file"),
+        client_cert=pem(args.tls_cert, "--tls-cert"),
+        client_key=pem(args.tls_key, "--tls-key"),
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trafex-ctl",
@@ -392,6 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"trafexd's API (env TRAFEX_TARGET, default {DEFAULT_API})",
     )
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per call")
+    _auth_options(parser)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="machine-readable output")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -445,22 +482,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _unreachable(args: argparse.Namespace, error: UnreachableError) -> str:
+    """Why trafexd cannot be reached: over TLS, gRPC's reason (a certificate refused);
+    in plaintext, most likely it is not running."""
+    if args.tls_ca is None and args.tls_cert is None:
+        return f"cannot reach trafexd at {args.target}: is it running? (make run)"
+    return f"cannot reach trafexd at {args.target} over TLS: {error.details}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[TrafexClient, argparse.Namespace], int] = args.func
     # Every call has a deadline, so a hung trafexd cannot hang the CLI; watch has none.
-    client = TrafexClient(args.target, timeout=None if args.command == "watch" else args.timeout)
+    try:
+        client = _client(args)
+    except SecurityError as error:
+        print(f"trafex-ctl: {error}", file=sys.stderr)
+        return 2
     try:
         return func(client, args)
     except (ValidationError, UsageError) as error:
         print(f"trafex-ctl: {error}", file=sys.stderr)
         return 2
-    except UnreachableError:
+    except UnreachableError as error:
+        print(f"trafex-ctl: {_unreachable(args, error)}", file=sys.stderr)
+        return 1
+    except UnauthenticatedError as error:
         print(
-            f"trafex-ctl: cannot reach trafexd at {args.target}: is it running? (make run)",
+            f"trafex-ctl: trafexd refused the token: {error.details} [{error.code}]"
+            " (give --token-file or TRAFEX_TOKEN_FILE)",
             file=sys.stderr,
         )
+        return 1
+    except ExhaustedError as error:
+        print(f"trafex-ctl: trafexd is at a limit: {error.details} [{error.code}]", file=sys.stderr)
         return 1
     except ApiError as error:  # NotAnnouncedError: stored, not yet announced, exit 1
         print(f"trafex-ctl: {error.details} [{error.code}]", file=sys.stderr)

@@ -17,6 +17,7 @@ import structlog
 
 from trafex import __version__, logs
 from trafex.api.http import HttpServer
+from trafex.api.security import ApiSecurity, SecurityError
 from trafex.api.server import ApiServer, ListenError
 from trafex.api.servicer import TrafexServicer
 from trafex.bgp.client import GobgpClient, SidecarError
@@ -48,6 +49,8 @@ class Daemon:
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        # The API's certificates and token, read first: a bad file stops trafexd at once.
+        self.api_security = ApiSecurity.from_config(config.api)
         self.stop_event = threading.Event()
         self.events = EventBus()
         self.store = Store(config.state.dir)
@@ -154,7 +157,9 @@ class Daemon:
         self._reconcile("start")
         self.sidecar.open_sessions()  # the store is announced: now the routers may see it
         servicer = TrafexServicer(self.controller, self.events, self.status)
-        self.server = ApiServer(servicer, self.config.api.listen).start()
+        self.server = ApiServer(
+            servicer, self.config.api.listen, security=self.api_security
+        ).start()
         if self.config.http.listen is not None:
             self.http = HttpServer(self.controller, self.config.http).start()
         ctl = self.config.controller
@@ -164,6 +169,7 @@ class Daemon:
         log.info(
             "trafexd.ready",
             api=self.config.api.listen,
+            api_security=self.api_security.describe(),
             metrics=self.config.metrics.listen,
             gobgp=self.config.gobgp.api,
             asn=self.config.bgp.asn,
@@ -268,7 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.check_config is not None:
         try:
             config = load_config(args.check_config)
-        except ConfigError as error:
+            ApiSecurity.from_config(config.api)  # its files can be read, and are PEM
+        except (ConfigError, SecurityError) as error:
             print(f"trafexd: {error}", file=sys.stderr)
             return 2
         print(
@@ -280,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config)
         daemon = Daemon(config)
-    except (ConfigError, StoreError) as error:
+    except (ConfigError, StoreError, SecurityError) as error:
         print(f"trafexd: {error}", file=sys.stderr)
         return 2
 
