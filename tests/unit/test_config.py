@@ -9,7 +9,9 @@ from typing import Annotated, Any, Literal
 
 import pytest
 
+from tests.certs import make_pki
 from trafex.bgp.config import NeighborConfig
+from trafex.cli import trafexd
 from trafex.config import (
     ConfigError,
     Parse,
@@ -599,3 +601,79 @@ def test_split_host_port_errors(text: object) -> None:
     """A missing host or port, a port out of range, an IPv6 address without brackets."""
     with pytest.raises(ValueError, match=r"HOST:PORT|ADDRESS"):
         split_host_port(text)
+
+
+# ---------------------------------------------------------------------------------------
+# [api] off loopback: TLS and a token, or mTLS (checked at load, so --check-config too)
+
+_OPEN = "is not loopback: set tls_cert, tls_key and token_file (or tls_client_ca for mTLS)"
+_MTLS = "mTLS needs the server's tls_cert and tls_key"
+_TLS = {"tls_cert": "/etc/trafex/api.crt", "tls_key": "/etc/trafex/api.key"}
+
+
+@pytest.mark.parametrize(
+    ("api", "expected"),
+    [
+        ({"listen": "[::]:50061"}, f"api.listen: [::]:50061 {_OPEN}"),
+        ({"listen": "0.0.0.0:50061"}, f"api.listen: 0.0.0.0:50061 {_OPEN}"),
+        ({"listen": "192.0.2.1:50061"}, f"api.listen: 192.0.2.1:50061 {_OPEN}"),
+        ({"listen": "trafex.example:50061"}, f"api.listen: trafex.example:50061 {_OPEN}"),
+        ({"listen": "[::]:50061", **_TLS}, f"api.listen: [::]:50061 {_OPEN}"),
+        ({"listen": "[::]:50061", "token_file": "/t"}, f"api.listen: [::]:50061 {_OPEN}"),
+        ({"tls_cert": "/c"}, "api.tls_cert: tls_cert and tls_key go together"),
+        ({"tls_key": "/k", "token_file": "/t"}, "api.tls_cert: tls_cert and tls_key go together"),
+        ({"tls_client_ca": "/ca"}, f"api.tls_client_ca: {_MTLS}"),
+    ],
+)  # fmt: skip
+def test_api_exposure_refused(api: dict[str, Any], expected: str) -> None:
+    """An API off loopback (any address, a host name) without TLS and a token (TLS
+    alone, a token alone) is refused naming api.listen; half a TLS setup, or a client
+    CA without the server's certificate, is refused anywhere."""
+    assert expected == refused({"api": api})
+
+
+@pytest.mark.parametrize(
+    "api",
+    [
+        {"listen": "127.0.0.1:50061"},
+        {"listen": "127.0.0.2:50061"},
+        {"listen": "[::1]:50061"},
+        {"listen": "localhost:50061"},
+        {"listen": "127.0.0.1:50061", "token_file": "/t"},  # a token over loopback
+        {"listen": "127.0.0.1:50061", **_TLS},
+        {"listen": "[::]:50061", **_TLS, "token_file": "/t"},
+        {"listen": "192.0.2.1:50061", **_TLS, "tls_client_ca": "/ca"},  # mTLS
+        {"listen": "[::]:50061", **_TLS, "tls_client_ca": "/ca", "token_file": "/t"},
+    ],
+)
+def test_api_exposure_accepted(api: dict[str, Any]) -> None:
+    """Loopback (127/8, ::1, localhost) needs nothing; off loopback, TLS with a token or
+    with a client CA (mTLS) is accepted; the paths are kept as given."""
+    config = parse_config({"api": api})
+    assert config.api.listen == api["listen"]
+    assert config.api.token_file == (Path(api["token_file"]) if "token_file" in api else None)
+
+
+def test_check_config_refuses_an_open_api(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """trafexd --check-config on an API off loopback without TLS exits 2 with one line
+    naming api.listen; with TLS and a token whose file is missing, one line naming the
+    file; with the files in place, ok."""
+    path = tmp_path / "trafex.toml"
+    path.write_text('[api]\nlisten = "[::]:50061"\n')
+    assert trafexd.main(["--check-config", str(path)]) == 2
+    assert capsys.readouterr().err == f"trafexd: api.listen: [::]:50061 {_OPEN}\n"
+    pki = make_pki().write(tmp_path)
+    token = tmp_path / "token"
+    path.write_text(
+        f'[api]\nlisten = "[::]:50061"\ntls_cert = "{pki.server_cert}"\n'
+        f'tls_key = "{pki.server_key}"\ntoken_file = "{token}"\n'
+    )
+    assert trafexd.main(["--check-config", str(path)]) == 2
+    expected = f"trafexd: api.token_file {token}: cannot read: No such file or directory\n"
+    assert capsys.readouterr().err == expected
+    token.write_text("s3cret\n")
+    token.chmod(0o600)
+    assert trafexd.main(["--check-config", str(path)]) == 0
+    assert "API [::]:50061" in capsys.readouterr().out
