@@ -37,6 +37,7 @@ import grpc
 import structlog
 
 from trafex.api.form import FormError, form_field
+from trafex.api.security import SecurityError, read_token
 from trafex.api.server import ListenError
 from trafex.api.servicer import IntentController, status_of
 from trafex.bgp.client import SidecarError
@@ -394,12 +395,10 @@ class HttpServer:
 
 
 def _read_token(config: HttpConfig) -> bytes | None:
+    """The token clients must send, read as the gRPC API reads its own."""
     if config.token_file is None:
         return None
     try:
-        token = config.token_file.read_bytes().strip()
-    except OSError as error:
-        raise ListenError(f"http: cannot read token_file {config.token_file}: {error}") from None
-    if not token:
-        raise ListenError(f"http: token_file {config.token_file} is empty")
-    return token
+        return read_token(config.token_file, "http.token_file").encode()
+    except SecurityError as error:
+        raise ListenError(str(error)) from None

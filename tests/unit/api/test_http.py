@@ -355,7 +355,7 @@ def test_https_with_a_token(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("config", "words"),
     [
-        ({"token_file": Path("/nonexistent/token")}, "cannot read token_file"),
+        ({"token_file": Path("/nonexistent/token")}, "http.token_file /nonexistent/token"),
         ({"tls_cert": Path("/nonexistent/c"), "tls_key": Path("/nonexistent/k")}, "tls_cert"),
     ],
 )
