@@ -61,7 +61,12 @@ class Trafexd:
         reconcile_interval: float = 5,
         metrics: bool = False,
         extra: str = "",
+        api_options: Sequence[str] = (),
+        api_credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
+        """``api_options``: more lines of ``[api]`` (``tls_cert = "..."``);
+        ``api_credentials``: what the harness's own channel (its readiness check, :attr:`stub`)
+        needs then (TLS, the token)."""
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.api = f"127.0.0.1:{free_port()}"
@@ -79,6 +84,7 @@ class Trafexd:
             f"listen_addresses = {list(listen_addresses)!r}".replace("'", '"'),
             "[api]",
             f'listen = "{self.api}"',
+            *api_options,
             "[gobgp]",
             f'api = "{self.gobgp_api}"',
             "[state]",
@@ -100,7 +106,11 @@ class Trafexd:
             ]
         self.config_path.write_text("\n".join(lines) + "\n")
         self.process: subprocess.Popen[bytes] | None = None
-        self.channel = grpc.insecure_channel(self.api)
+        self.channel = (
+            grpc.insecure_channel(self.api)
+            if api_credentials is None
+            else grpc.secure_channel(self.api, api_credentials)
+        )
         self.stub: Any = trafex_pb2_grpc.TrafexStub(self.channel)
 
     def logs(self) -> str:

@@ -80,12 +80,15 @@ def _read(path: Path, name: str) -> bytes:
     return data
 
 
-def read_pem(path: Path, name: str) -> bytes:
-    """The PEM file at ``path`` (a certificate chain, a key or a CA bundle); ``name``
-    (``api.tls_cert``, ``--tls-ca``) starts the message of a :class:`SecurityError`."""
+def read_pem(path: Path, name: str, *, key: bool = False) -> bytes:
+    """The PEM file at ``path``: certificates (a chain, a CA bundle), or with ``key`` a
+    private key. ``name`` (``api.tls_cert``, ``--tls-ca``) starts the message of a
+    :class:`SecurityError`."""
     data = _read(path, name)
-    if b"-----BEGIN " not in data:
-        raise SecurityError(f"{name} {path}: not a PEM file")
+    if key and b"PRIVATE KEY-----" not in data:
+        raise SecurityError(f"{name} {path}: no PEM private key in it")
+    if not key and b"-----BEGIN CERTIFICATE-----" not in data:
+        raise SecurityError(f"{name} {path}: no PEM certificate in it")
     return data
 
 
@@ -271,8 +274,8 @@ class ApiSecurity:
         be used; a token file others may read is logged (``token_file.readable``).
         (Which combinations are allowed is checked when the config is loaded.)"""
 
-        def pem(path: Path | None, name: str) -> bytes | None:
-            return None if path is None else read_pem(path, f"api.{name}")
+        def pem(path: Path | None, name: str, key: bool = False) -> bytes | None:
+            return None if path is None else read_pem(path, f"api.{name}", key=key)
 
         token = None
         if api.token_file is not None:
@@ -281,7 +284,7 @@ class ApiSecurity:
 
         return cls(
             certificate=pem(api.tls_cert, "tls_cert"),
-            private_key=pem(api.tls_key, "tls_key"),
+            private_key=pem(api.tls_key, "tls_key", key=True),
             client_ca=pem(api.tls_client_ca, "tls_client_ca"),
             token=token,
             max_message_bytes=api.max_message_bytes,

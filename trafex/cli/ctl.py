@@ -402,8 +402,8 @@ def _client(args: argparse.Namespace) -> TrafexClient:
     """The client the options ask for; a file that cannot be used is a SecurityError
     naming the option and the file (nothing is sent)."""
 
-    def pem(path: Path | None, option: str) -> bytes | None:
-        return None if path is None else read_pem(path, option)
+    def pem(path: Path | None, option: str, key: bool = False) -> bytes | None:
+        return None if path is None else read_pem(path, option, key=key)
 
     return TrafexClient(
         args.target,
@@ -411,7 +411,7 @@ def _client(args: argparse.Namespace) -> TrafexClient:
         tls_ca=pem(args.tls_ca, "--tls-ca"),
         token=None if args.token_file is None else read_token(args.token_file, "--token-file"),
         client_cert=pem(args.tls_cert, "--tls-cert"),
-        client_key=pem(args.tls_key, "--tls-key"),
+        client_key=pem(args.tls_key, "--tls-key", key=True),
     )
 
 

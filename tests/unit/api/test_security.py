@@ -338,7 +338,8 @@ def _files(pki: Pki, tmp_path: Path) -> tuple[PkiFiles, Path]:
         ("token_missing", "api.token_file {token}: cannot read: No such file or directory"),
         ("token_empty", "api.token_file {token}: is empty"),
         ("token_spaces", "api.token_file {token}: the token has spaces or control characters"),
-        ("cert_not_pem", "api.tls_cert {cert}: not a PEM file"),
+        ("cert_not_pem", "api.tls_cert {cert}: no PEM certificate in it"),
+        ("key_is_a_cert", "api.tls_key {key}: no PEM private key in it"),
         ("key_missing", "api.tls_key {key}: cannot read: No such file or directory"),
     ],
 )
@@ -356,6 +357,8 @@ def test_a_file_that_cannot_be_used_is_one_line(
         token.write_text("two words\n")
     elif change == "cert_not_pem":
         files.server_cert.write_text("hello\n")
+    elif change == "key_is_a_cert":
+        files.server_key.write_bytes(pki.server_cert)
     else:
         files.server_key.unlink()
     config = ApiConfig(tls_cert=files.server_cert, tls_key=files.server_key, token_file=token)
@@ -423,6 +426,7 @@ def test_ctl_with_mtls(pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     [
         ("--tls-ca", "trafex-ctl: --tls-ca {path}: cannot read: No such file or directory"),
         ("--token-file", "trafex-ctl: --token-file {path}: cannot read: No such file or directory"),
+        ("--tls-cert", "trafex-ctl: --tls-cert {path}: cannot read: No such file or directory"),
     ],
 )
 def test_ctl_missing_file_is_one_line_exit_2(
