@@ -17,6 +17,10 @@ sees a protobuf message or a gRPC status. Every failed call raises an
 - :class:`UnauthenticatedError`: trafexd refused the token (UNAUTHENTICATED).
 - :class:`ExhaustedError`: a limit of trafexd's (RESOURCE_EXHAUSTED: the message is
   too large, too many calls or watchers at once). Nothing was done.
+
+A dry run (``IntentOptions(dry_run=True)``, or trafexd's ``[guard] dry_run``) is no
+error: the add returns the would-be intents with :attr:`Added.dry_run` set (nothing
+was stored or announced).
 """
 
 from __future__ import annotations
