@@ -105,13 +105,13 @@ def read_token(path: Path, name: str) -> str:
 
 
 def _warn_if_shared(path: Path, name: str) -> None:
-    """Log ``token_file.readable`` when others than the owner may read the token."""
+    """Log ``api.token_file_readable`` when others than the owner may read the token."""
     try:
         mode = path.stat().st_mode
     except OSError:
         return
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        log.warning("token_file.readable", key=name, path=str(path), mode=oct(mode & 0o777))
+        log.warning("api.token_file_readable", key=name, path=str(path), mode=oct(mode & 0o777))
 
 
 def loopback_target(target: str) -> bool:
@@ -271,7 +271,7 @@ class ApiSecurity:
     @classmethod
     def from_config(cls, api: ApiConfig) -> ApiSecurity:
         """Read ``[api]``'s files now; :class:`SecurityError` names a file that cannot
-        be used; a token file others may read is logged (``token_file.readable``).
+        be used; a token file others may read is logged (``api.token_file_readable``).
         (Which combinations are allowed is checked when the config is loaded.)"""
 
         def pem(path: Path | None, name: str, key: bool = False) -> bytes | None:

@@ -370,7 +370,7 @@ def test_a_file_that_cannot_be_used_is_one_line(
 
 def test_a_token_file_others_can_read_is_logged(pki: Pki, tmp_path: Path) -> None:
     """A token file group- or world-readable is used, and logged as
-    ``token_file.readable``; a private one is not."""
+    ``api.token_file_readable``; a private one is not."""
     _, token = _files(pki, tmp_path)
     with capture_logs() as private:
         ApiSecurity.from_config(ApiConfig(token_file=token))
@@ -378,7 +378,7 @@ def test_a_token_file_others_can_read_is_logged(pki: Pki, tmp_path: Path) -> Non
     with capture_logs() as shared:
         assert ApiSecurity.from_config(ApiConfig(token_file=token)).token == TOKEN
     assert [e["event"] for e in private] == []
-    assert [(e["event"], e["mode"]) for e in shared] == [("token_file.readable", "0o644")]
+    assert [(e["event"], e["mode"]) for e in shared] == [("api.token_file_readable", "0o644")]
 
 
 # ---------------------------------------------------------------------------------------
