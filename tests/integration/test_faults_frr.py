@@ -158,6 +158,17 @@ def wait_all_once(router: FrrRouter, trafexd: Trafexd, timeout: float = 30) -> d
     return wait_for(settled, timeout, f"{count} fresh keys on FRR, once each", trafexd.logs)
 
 
+def wait_stale(router: FrrRouter, trafexd: Trafexd, keys: set[str]) -> None:
+    """Wait until FRR holds every one of ``keys`` as stale (its peer went away and
+    graceful restart keeps them); a withdrawn key never becomes stale."""
+
+    def stale() -> bool | None:
+        present, _ = read_tables(router)
+        return all(present.get(k) for k in keys) or None
+
+    wait_for(stale, 10, f"{len(keys)} stale keys on FRR", trafexd.logs)
+
+
 def report(what: str, watch: Watch, event: float) -> None:
     recovered = watch.recovered_at()
     back = f"{recovered - event:.2f} s" if recovered is not None else "never"
@@ -198,23 +209,22 @@ def test_gobgpd_sigkill_keeps_routes_and_brings_every_rule_back_once(
 
 
 def test_planned_restart_keeps_routes(pair: tuple[FrrRouter, Trafexd]) -> None:
-    """on_shutdown "keep" (the default): trafexd stopped with SIGTERM withdraws nothing;
-    FRR keeps the unicast routes as stale until the new trafexd has announced the store
-    and sent End-of-RIB; then each is there once, fresh."""
+    """on_shutdown "keep" (the default): trafexd stopped with SIGTERM withdraws nothing
+    (gobgpd's NOTIFICATION carries RFC 8538's N bit, so graceful restart applies): FRR
+    keeps the unicast routes as stale until the new trafexd has announced the store and
+    sent End-of-RIB, never absent; then each is there once, fresh."""
     router, trafexd = pair
     add_all(router, trafexd)
     watch = Watch(router).start()
     event = time.monotonic()
     trafexd.stop()
-    present, _ = read_tables(router)
-    stale = {k for k, is_stale in present.items() if "unicast" in k and is_stale}
+    wait_stale(router, trafexd, {k for k in watch.keys if "unicast" in k})
     trafexd.start()
     router.wait_established(timeout=30)
     wait_all_once(router, trafexd)
     time.sleep(0.5)
     watch.stop()
     report("planned restart (keep)", watch, event)
-    assert stale == {k for k in watch.keys if "unicast" in k}
     assert watch.longest_absence("unicast") == 0.0
     flowspec_kept(watch)
 
@@ -280,6 +290,7 @@ def test_bad_store_refuses_to_start_and_withdraws_nothing(
     add_all(router, trafexd)
     routes = {k for k in read_tables(router)[0] if "unicast" in k}
     trafexd.stop(signal.SIGKILL)
+    wait_stale(router, trafexd, routes)
     db = trafexd.state_dir / "trafex.db"
     backup = trafexd.workdir / "backup"
     backup.mkdir()
