@@ -286,6 +286,16 @@ def test_another_programs_database_is_not_a_store(tmp_path: Path) -> None:
     assert tables == ("other",)
 
 
+def test_unreadable_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store file trafexd may not read and write (chmod 000 for a non-root user;
+    root passes any mode, so access() is made to say no) is refused, naming the file."""
+    Store(tmp_path).close()
+    monkeypatch.setattr("trafex.control.store.os.access", lambda path, mode: False)
+    assert _refusal(tmp_path).endswith(
+        "trafex.db: cannot be opened: permission denied (it needs read and write)"
+    )
+
+
 def test_damaged_pages_are_refused(tmp_path: Path) -> None:
     """A store whose header is intact but whose pages are overwritten is refused at
     opening (before any intent is loaded)."""

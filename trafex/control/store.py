@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -147,6 +148,8 @@ class Store:
             raise self._refused(f"cannot be opened: {error.strerror}") from None
         if path.is_dir():
             raise self._refused("not a trafex store (a directory)")
+        if not os.access(path, os.R_OK | os.W_OK):
+            raise self._refused("cannot be opened: permission denied (it needs read and write)")
         if info.st_size == 0:
             raise self._refused("not a trafex store (an empty file; delete it to start anew)")
         return True
