@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from frr import FrrRouter, decode_json_stream
+from frr import FrrCommandError, FrrRouter, decode_json_stream
 from peered import peered, skip_unless_possible
 from trafexd import Trafexd, wait_for
 
@@ -61,8 +61,8 @@ def read_tables(router: FrrRouter) -> tuple[Sample, dict[str, int]]:
 
 @dataclass
 class Watch:
-    """FRR's tables sampled every ``interval`` on a thread, from :meth:`start` to
-    :meth:`stop`, for the keys present at the start."""
+    """FRR's tables sampled every ``interval`` on a thread while in a ``with`` block,
+    for the keys present when it was entered."""
 
     router: FrrRouter
     interval: float = 0.05
@@ -71,7 +71,7 @@ class Watch:
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
-    def start(self) -> Watch:
+    def __enter__(self) -> Watch:
         self.keys = frozenset(read_tables(self.router)[0])
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -79,11 +79,17 @@ class Watch:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            sample, _ = read_tables(self.router)
-            self.samples.append((time.monotonic(), sample))
+            try:
+                sample, _ = read_tables(self.router)
+                self.samples.append((time.monotonic(), sample))
+            except FrrCommandError:  # FRR is going away with the test: no sample
+                pass
             self._stop.wait(self.interval)
 
-    def stop(self) -> None:
+    def __exit__(self, *exc: object) -> None:
+        """Half a second more of samples (after a success), then stop the thread."""
+        if exc[0] is None:
+            time.sleep(0.5)
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
@@ -195,13 +201,11 @@ def test_gobgpd_sigkill_keeps_routes_and_brings_every_rule_back_once(
     router, trafexd = pair
     add_all(router, trafexd)
     old = trafexd.sidecar_pid()
-    watch = Watch(router).start()
-    event = time.monotonic()
-    os.kill(old, signal.SIGKILL)
-    wait_for(lambda: trafexd.sidecar_pid() not in (0, old) or None, 20, "gobgpd", trafexd.logs)
-    paths = wait_all_once(router, trafexd)
-    time.sleep(0.5)
-    watch.stop()
+    with Watch(router) as watch:
+        event = time.monotonic()
+        os.kill(old, signal.SIGKILL)
+        wait_for(lambda: trafexd.sidecar_pid() not in (0, old) or None, 20, "gobgpd", trafexd.logs)
+        paths = wait_all_once(router, trafexd)
     report("gobgpd SIGKILL", watch, event)
     assert len(paths) == stored(trafexd) == len(FLOWS) + len(ROUTES)
     assert watch.longest_absence("unicast") == 0.0
@@ -215,15 +219,13 @@ def test_planned_restart_keeps_routes(pair: tuple[FrrRouter, Trafexd]) -> None:
     sent End-of-RIB, never absent; then each is there once, fresh."""
     router, trafexd = pair
     add_all(router, trafexd)
-    watch = Watch(router).start()
-    event = time.monotonic()
-    trafexd.stop()
-    wait_stale(router, trafexd, {k for k in watch.keys if "unicast" in k})
-    trafexd.start()
-    router.wait_established(timeout=30)
-    wait_all_once(router, trafexd)
-    time.sleep(0.5)
-    watch.stop()
+    with Watch(router) as watch:
+        event = time.monotonic()
+        trafexd.stop()
+        wait_stale(router, trafexd, {k for k in watch.keys if "unicast" in k})
+        trafexd.start()
+        router.wait_established(timeout=30)
+        wait_all_once(router, trafexd)
     report("planned restart (keep)", watch, event)
     assert watch.longest_absence("unicast") == 0.0
     flowspec_kept(watch)
@@ -255,13 +257,11 @@ def test_clear_bgp_readvertises_everything(pair: tuple[FrrRouter, Trafexd]) -> N
     route is on FRR again, once each."""
     router, trafexd = pair
     add_all(router, trafexd)
-    watch = Watch(router).start()
-    event = time.monotonic()
-    router.vtysh("clear bgp *")
-    router.wait_established(timeout=30)
-    paths = wait_all_once(router, trafexd)
-    time.sleep(0.5)
-    watch.stop()
+    with Watch(router) as watch:
+        event = time.monotonic()
+        router.vtysh("clear bgp *")
+        router.wait_established(timeout=30)
+        paths = wait_all_once(router, trafexd)
     report("clear bgp *", watch, event)
     assert len(paths) == len(FLOWS) + len(ROUTES)
 
