@@ -677,3 +677,20 @@ def test_check_config_refuses_an_open_api(
     token.chmod(0o600)
     assert trafexd.main(["--check-config", str(path)]) == 0
     assert "API [::]:50061" in capsys.readouterr().out
+
+
+def test_api_files_are_relative_to_the_config_file(tmp_path: Path) -> None:
+    """``[api]`` and ``[http]`` files given relative are read from the config file's
+    folder (the lab's trafexd.toml names pki/…); absolute ones stay as they are."""
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    path = folder / "trafex.toml"
+    path.write_text(
+        '[api]\nlisten = "[::]:50061"\ntls_cert = "pki/cert.pem"\ntls_key = "/k.pem"\n'
+        'token_file = "pki/token"\n[http]\nlisten = "127.0.0.1:5000"\ntoken_file = "t"\n'
+    )
+    config = load_config(path)
+    assert config.api.tls_cert == folder / "pki" / "cert.pem"
+    assert config.api.tls_key == Path("/k.pem")
+    assert config.api.token_file == folder / "pki" / "token"
+    assert config.http.token_file == folder / "t"

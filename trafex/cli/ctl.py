@@ -10,7 +10,6 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from trafex.api.client import (
@@ -24,7 +23,8 @@ from trafex.api.client import (
     UnauthenticatedError,
     UnreachableError,
 )
-from trafex.api.security import SecurityError, read_pem, read_token
+from trafex.api.security import SecurityError
+from trafex.cli.auth import add_auth_options, credentials
 from trafex.control.config import DEFAULT_API
 from trafex.model.components import COMPONENTS, ComponentKind, Family
 from trafex.model.duration import parse_duration
@@ -383,36 +383,11 @@ def _intent_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _auth_options(parser: argparse.ArgumentParser) -> None:
-    """TLS, mTLS and the token: each an option, else its environment variable."""
-    group = parser.add_argument_group("authentication (when trafexd's [api] asks for it)")
-    for option, env, help_text in (
-        ("--tls-ca", "TRAFEX_TLS_CA", "PEM CA that signed trafexd's certificate: use TLS"),
-        ("--token-file", "TRAFEX_TOKEN_FILE", "file holding the API token"),
-        ("--tls-cert", "TRAFEX_TLS_CERT", "PEM client certificate (mTLS), with --tls-key"),
-        ("--tls-key", "TRAFEX_TLS_KEY", "PEM key of the client certificate"),
-    ):
-        default = os.environ.get(env) or None
-        group.add_argument(
-            option, type=Path, metavar="FILE", default=default, help=f"{help_text} (env {env})"
-        )
-
-
 def _client(args: argparse.Namespace) -> TrafexClient:
-    """The client the options ask for; a file that cannot be used is a SecurityError
-    naming the option and the file (nothing is sent)."""
-
-    def pem(path: Path | None, option: str, key: bool = False) -> bytes | None:
-        return None if path is None else read_pem(path, option, key=key)
-
-    return TrafexClient(
-        args.target,
-        timeout=None if args.command == "watch" else args.timeout,  # watch has no deadline
-        tls_ca=pem(args.tls_ca, "--tls-ca"),
-        token=None if args.token_file is None else read_token(args.token_file, "--token-file"),
-        client_cert=pem(args.tls_cert, "--tls-cert"),
-        client_key=pem(args.tls_key, "--tls-key", key=True),
-    )
+    """The client the options ask for (watch has no deadline); a file that cannot be
+    used is a SecurityError naming the option and the file (nothing is sent)."""
+    timeout = None if args.command == "watch" else args.timeout
+    return credentials(args).client(args.target, timeout=timeout)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -428,7 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"trafexd's API (env TRAFEX_TARGET, default {DEFAULT_API})",
     )
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per call")
-    _auth_options(parser)
+    add_auth_options(parser)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="machine-readable output")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

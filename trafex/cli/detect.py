@@ -26,6 +26,8 @@ from typing import TextIO
 import structlog
 
 from trafex import logs
+from trafex.api.security import SecurityError
+from trafex.cli.auth import add_auth_options, credentials
 from trafex.config import ConfigError, split_host_port
 from trafex.detect import (
     CaptureFile,
@@ -121,6 +123,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="serve Prometheus metrics at http://HOST:PORT/metrics (packets, bytes, drops, "
         "detections, intents)",
     )
+    add_auth_options(parser)  # --controller's TLS and token, as trafex-ctl's
 
 
 def live_source(args: argparse.Namespace) -> LiveInterface:
@@ -211,6 +214,7 @@ def build_trigger(args: argparse.Namespace, out: TextIO, err: TextIO) -> Trigger
     return Trigger.start(
         config,
         controller=controller,
+        credentials=credentials(args) if controller else None,
         out=out,
         err=err,
         as_json=args.json,
@@ -235,7 +239,7 @@ def run(args: argparse.Namespace, on_detection: Callable[[Detection], None] | No
         sensor = Sensor(config, progress_interval=args.progress or 1.0)
         trigger = build_trigger(args, out, err)
         metrics = serve_sensor_metrics(getattr(args, "metrics", None), sensor, trigger)
-    except DetectError as exc:
+    except (DetectError, SecurityError) as exc:
         print(f"trafex detect: {exc}", file=err)
         return 2
     except ConfigError as exc:

@@ -59,6 +59,8 @@ def add_parser(sub: Any) -> None:
     demo.set_defaults(func=cmd_demo)
     clab = verbs.add_parser("clab", help="print the containerlab topology (lab/trafex.clab.yml)")
     clab.set_defaults(func=cmd_clab)
+    pki = verbs.add_parser("pki", help="make the API's CA, certificate and token (once)")
+    pki.set_defaults(func=cmd_pki)
 
 
 def _lab(args: argparse.Namespace) -> Lab:
@@ -142,4 +144,12 @@ def cmd_clab(args: argparse.Namespace) -> int:
     from trafex.lab.clab import render
 
     sys.stdout.write(render(load_topology(args.topology)))
+    return 0
+
+
+def cmd_pki(args: argparse.Namespace) -> int:
+    """Make (or keep) the lab's PKI: `trafex lab up` does it too; containerlab needs it
+    before `containerlab deploy`."""
+    access = _lab(args).make_pki()
+    print(f"{access.pki}: CA {access.ca.name}, trafexd's certificate and key; token {access.token}")
     return 0

@@ -9,11 +9,12 @@ default; the ``[bgp]`` and ``[gobgp]`` tables are :mod:`trafex.bgp.config`'s.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from trafex.bgp.config import BgpConfig, GobgpConfig, read_bgp
 from trafex.config import (
@@ -215,7 +216,28 @@ def check_exposure(config: Config) -> None:
 
 
 def load_config(path: Path | None) -> Config:
-    """Read and check a config file; ``None`` is the embedded default."""
+    """Read and check a config file; ``None`` is the embedded default. The files that
+    ``[api]`` and ``[http]`` name (certificates, keys, tokens) may be given relative to
+    the config file's folder."""
     if path is None:
         return Config()
-    return parse_config(read_toml(path))
+    config = parse_config(read_toml(path))
+    return dataclasses.replace(
+        config,
+        api=_files_under(config.api, path.parent),
+        http=_files_under(config.http, path.parent),
+    )
+
+
+_FILE_KEYS = ("tls_cert", "tls_key", "tls_client_ca", "token_file")
+TableT = TypeVar("TableT", ApiConfig, HttpConfig)
+
+
+def _files_under(table: TableT, folder: Path) -> TableT:
+    """``table`` with its relative file paths made relative to ``folder``."""
+    moved: dict[str, Any] = {
+        key: folder / value
+        for key in _FILE_KEYS
+        if isinstance(value := getattr(table, key, None), Path) and not value.is_absolute()
+    }
+    return dataclasses.replace(table, **moved)

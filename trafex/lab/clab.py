@@ -37,7 +37,7 @@ from trafex.lab.topology import (
     ROUTER_SYSCTLS,
     Node,
     Topology,
-    controller_api,
+    controller_access,
 )
 
 FRR_IMAGE = "quay.io/frrouting/frr:8.4.4"  # FRR's image of Debian 12's FRR, the one tested
@@ -62,6 +62,7 @@ HEADER = """\
 #
 # The lab of `trafex lab up`, for containerlab. At the top of the repository:
 #   docker build -f lab/Dockerfile -t trafex:latest .
+#   trafex lab pki      # trafexd's API certificate and token, in lab/controller/pki/
 #   sudo containerlab deploy -t lab/trafex.clab.yml
 # Processes that exec starts log to /var/log/trafex/ in their node.
 """
@@ -179,6 +180,7 @@ def _trafex_processes(topology: Topology, node: Node) -> list[str]:
         lines.append(_background("enforce", argv))
     controller = topology.controller
     if controller.sensor is not None and node.name == controller.sensor_node:
+        access = controller_access(topology)
         argv = [
             "trafex",
             "detect",
@@ -187,7 +189,11 @@ def _trafex_processes(topology: Topology, node: Node) -> list[str]:
             "--config",
             _mounted(controller.sensor),
             "--controller",
-            controller_api(topology),
+            access.target,
+            "--tls-ca",
+            _mounted(access.ca),
+            "--token-file",
+            _mounted(access.token),
             "--json",
         ]
         # detections (one JSON object a line) apart from the log, as the runner keeps them

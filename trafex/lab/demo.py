@@ -75,9 +75,9 @@ class Driver:
     def run(
         self, node: str, argv: list[str], timeout: float = 20.0, stdin: str | None = None
     ) -> str:
-        env = None
+        env = {**os.environ, **self.lab.client_env()}  # trafex-ctl: the lab's CA and token
         if node in {n.name for n in self.topo.enforcers}:
-            env = {"TRAFEX_STATE_DIR": str(self.lab.nodedir(node))}
+            env["TRAFEX_STATE_DIR"] = str(self.lab.nodedir(node))
         done = subprocess.run(
             [*netns.exec_prefix(self.lab.ns(node)), *argv],
             capture_output=True,
@@ -85,7 +85,7 @@ class Driver:
             timeout=timeout,
             check=False,
             input=stdin,
-            env=None if env is None else {**os.environ, **env},
+            env=env,
         )
         return done.stdout + done.stderr
 

@@ -23,14 +23,15 @@ from typing import Any
 
 import structlog
 
-from trafex.lab import frr, netns, procs
+from trafex.lab import frr, netns, pki, procs
 from trafex.lab.procs import Proc
 from trafex.lab.topology import (
     HOST_SYSCTLS,
     ROUTER_SYSCTLS,
+    ApiAccess,
     Node,
     Topology,
-    controller_api,
+    controller_access,
     frr_daemons,
 )
 from trafex.model.errors import TrafexError
@@ -179,10 +180,18 @@ class Lab:
             )
         if resolver is not None:
             started.append(self._start_resolver(resolver))
+        self.make_pki()
         started.append(self._start_trafexd(topo.controller))
         for node in topo.enforcers:
             started.append(self._start_enforcer(node))
         started.append(self._start_sensor(topo.controller))
+
+    def make_pki(self) -> ApiAccess:
+        """The API's certificates and token (made once, in trafexd.toml's pki folder)."""
+        access = controller_access(self.topology)
+        controller = str(self.topology.address(self.topology.controller.name))
+        pki.ensure(access.pki, (controller,), access.token)
+        return access
 
     def _spawn(self, name: str, node: str, argv: list[str], **env: str) -> Proc:
         directory = self.nodedir(node)
@@ -212,7 +221,7 @@ class Lab:
 
     def _start_sensor(self, controller: Node) -> Proc:
         assert controller.sensor is not None
-        api = controller_api(self.topology)
+        access = controller_access(self.topology)
         argv = [
             tool("trafex"),
             "detect",
@@ -221,7 +230,11 @@ class Lab:
             "--config",
             str(controller.sensor),
             "--controller",
-            api,
+            access.target,
+            "--tls-ca",
+            str(access.ca),
+            "--token-file",
+            str(access.token),
             "--json",
         ]
         node = controller.sensor_node
@@ -256,7 +269,8 @@ class Lab:
                             up = "Full" if end.ifname in full else "Down"
                             states[name][f"ospf6 {end.ifname}"] = up
         controller = self.topology.controller.name
-        states[controller] = self._json_peers(controller, [tool("trafex-ctl"), "status", "--json"])
+        ctl = [tool("trafex-ctl"), "status", "--json"]
+        states[controller] = self._json_peers(controller, ctl, self.client_env())
         for node in self.topology.enforcers:
             key = f"{node.name}/enforce"
             argv = [tool("trafex"), "enforce", "status", "--json", "--config", str(node.enforce)]
@@ -351,11 +365,16 @@ class Lab:
             raise LabError(f"{node!r} is not a router of the lab")
         return frr.vtysh(self.nodedir(node), command)
 
+    def client_env(self) -> dict[str, str]:
+        """TRAFEX_TLS_CA and TRAFEX_TOKEN_FILE: trafex-ctl run in the lab (``trafex lab
+        exec controller -- trafex-ctl …``) presents the lab's CA and token."""
+        return controller_access(self.topology).client_env()
+
     def exec(self, node: str, argv: list[str]) -> int:
         """Run a command inside a node's namespace, with the terminal's stdio."""
         if self.ns(node) not in netns.namespaces(self.prefix):
             raise LabError(f"no node {node!r} in the lab {self.prefix!r} (trafex lab up first)")
-        env = {**os.environ}
+        env = {**os.environ, **self.client_env()}
         if node in {n.name for n in self.topology.enforcers}:
             env["TRAFEX_STATE_DIR"] = str(self.nodedir(node))
         return subprocess.call([*netns.exec_prefix(self.ns(node)), *argv], env=env)

@@ -210,16 +210,37 @@ def load_topology(path: Path = TOPOLOGY_FILE) -> Topology:
     return parse_topology(read_toml(path))
 
 
-def controller_api(topology: Topology) -> str:
-    """``[ADDRESS]:PORT`` of trafexd's API as the lab's sensor reaches it: the
-    controller's address, the port of its trafexd.toml ``[api] listen``."""
+@dataclass(frozen=True, slots=True)
+class ApiAccess:
+    """How the lab's clients reach trafexd's API: ``target`` (``[ADDRESS]:PORT``, the
+    controller's address and the port of its trafexd.toml ``[api] listen``), and the
+    files of the PKI that trafexd.toml names (in ``pki``): the CA that signed its
+    certificate and the token."""
+
+    target: str
+    pki: Path
+    ca: Path
+    token: Path
+
+    def client_env(self) -> dict[str, str]:
+        """The environment that points trafex-ctl and the sensor at these files."""
+        return {"TRAFEX_TLS_CA": str(self.ca), "TRAFEX_TOKEN_FILE": str(self.token)}
+
+
+def controller_access(topology: Topology) -> ApiAccess:
+    """The lab's :class:`ApiAccess`, from the controller's trafexd.toml."""
     from trafex.control.config import load_config
 
     controller = topology.controller
     assert controller.trafexd is not None
-    _, port = split_host_port(load_config(controller.trafexd).api.listen)
+    api = load_config(controller.trafexd).api
+    if api.tls_cert is None or api.token_file is None:
+        raise ConfigError("the lab's API needs tls_cert and token_file", f"{controller.trafexd}")
+    _, port = split_host_port(api.listen)
     address = topology.address(controller.name)
-    return f"[{address}]:{port}" if address.version == 6 else f"{address}:{port}"
+    target = f"[{address}]:{port}" if address.version == 6 else f"{address}:{port}"
+    pki = api.tls_cert.parent
+    return ApiAccess(target=target, pki=pki, ca=pki / "ca.pem", token=api.token_file)
 
 
 def frr_daemons(path: Path = DAEMONS_FILE) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from typing import TextIO
 
+from trafex.api.credentials import Credentials
 from trafex.detect.detection import Detection
 from trafex.trigger.config import TriggerConfig
 from trafex.trigger.intent import TriggerIntent
@@ -52,16 +53,19 @@ class Trigger:
         config: TriggerConfig,
         *,
         controller: str | None,
+        credentials: Credentials | None = None,
         out: TextIO,
         err: TextIO,
         as_json: bool,
         live: bool,
     ) -> Trigger:
-        """A trigger that sends to trafexd's API at ``controller`` (connected now, its
-        sending thread started), or prints the intents when ``controller`` is None."""
+        """A trigger that sends to trafexd's API at ``controller`` with ``credentials``
+        (connected now, its sending thread started), or prints the intents when
+        ``controller`` is None."""
         sender = None
         if controller:
-            client = Sender(controller, timeout=config.send_timeout, err=err)
+            timeout = config.send_timeout
+            client = Sender(controller, timeout=timeout, err=err, credentials=credentials)
             client.connect(timeout=max(1.0, config.send_timeout))
             sender = BackgroundSender(client, config.queue_size).start()
         return cls(config, out=out, err=err, as_json=as_json, sender=sender, live=live)

@@ -35,9 +35,9 @@ from trafex.api.client import (
     IntentOptions,
     NotAnnouncedError,
     RefusedError,
-    TrafexClient,
     UnreachableError,
 )
+from trafex.api.credentials import Credentials
 from trafex.model.flowspec import FlowRule
 from trafex.model.route import UnicastRoute
 from trafex.trigger.intent import TriggerIntent
@@ -77,7 +77,8 @@ def _options(intent: TriggerIntent) -> IntentOptions:
 
 
 class Sender:
-    """Synchronous calls to trafexd at ``target`` (``HOST:PORT``)."""
+    """Synchronous calls to trafexd at ``target`` (``HOST:PORT``), presenting
+    ``credentials`` (TLS, a token) when trafexd's API asks for them."""
 
     def __init__(
         self,
@@ -86,13 +87,14 @@ class Sender:
         timeout: float = 0.5,
         err: TextIO | None = None,
         clock: Callable[[], float] = time.time,
+        credentials: Credentials | None = None,
     ) -> None:
         self.target = target
         self.timeout = timeout
         self.err = err if err is not None else sys.stderr
         self.clock = clock
         self.stats = SendStats()
-        self.client = TrafexClient(target, timeout=timeout)
+        self.client = (credentials or Credentials()).client(target, timeout=timeout)
         self._reported: set[str] = set()
 
     def connect(self, timeout: float = 2.0) -> bool:

@@ -3,6 +3,7 @@ valid for containerlab's schema, and the same lab as the netns runner's."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import shlex
@@ -23,6 +24,7 @@ from trafex.lab.topology import (
     LAB_DIR,
     ROUTER_SYSCTLS,
     Node,
+    controller_access,
     load_topology,
     parse_topology,
 )
@@ -196,12 +198,27 @@ def test_images() -> None:
 
 
 def test_every_lab_path_exists() -> None:
-    """Every /lab/… path an exec line names is a file in lab/."""
+    """Every /lab/… path an exec line names is a file in lab/, or one of the PKI's
+    files that `trafex lab pki` makes there (trafexd.toml names the same folder)."""
+    access = controller_access(TOPOLOGY)
+    made = {access.ca, access.token}
     for name in NODES:
         for argv in _argvs(name):
             for word in argv:
                 if word.startswith(f"{clab.LAB_MOUNT}/"):
-                    assert _host_path(word).is_file(), f"{name}: {word}"
+                    path = _host_path(word)
+                    assert path.is_file() or path in made, f"{name}: {word}"
+
+
+def test_sensor_presents_the_lab_ca_and_token() -> None:
+    """The sensor reaches trafexd's API over TLS with the lab's CA and token, at the
+    controller's address (trafexd.toml's API is off loopback)."""
+    access = controller_access(TOPOLOGY)
+    sensor = _background(TOPOLOGY.controller.sensor_node)["sensor"]
+    options = dict(itertools.pairwise(sensor))
+    assert options["--controller"] == access.target
+    assert _host_path(options["--tls-ca"]) == access.ca
+    assert _host_path(options["--token-file"]) == access.token
 
 
 def test_resolver_runs_dnsd_with_the_zone() -> None:
