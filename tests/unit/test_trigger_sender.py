@@ -20,11 +20,13 @@ import pytest
 
 from tests.unit.fakeapi import Api, FakeController, serve
 from trafex.bgp.client import SidecarError
-from trafex.control.controller import IntentOptions
+from trafex.control.controller import DryRunError, IntentOptions
+from trafex.control.guardrails import GuardError
 from trafex.control.store import StoreError
 from trafex.model.errors import ValidationError
 from trafex.model.flowspec import FlowRule
 from trafex.model.grammar import parse_rule
+from trafex.model.intent import FlowIntent, IntentMeta
 from trafex.model.route import UnicastRoute, parse_prefix
 from trafex.trigger.intent import TriggerIntent
 from trafex.trigger.sender import BackgroundSender, Sender, percentile
@@ -104,6 +106,46 @@ def test_invalid_argument_names_the_intent(api: Api[FakeController]) -> None:
     assert err.getvalue() == (
         f"trafex detect: trafexd refused intent {rendered!r}: port: too many terms\n"
     )
+    sender.close()
+
+
+def test_guard_refusal_retried_rule_by_rule(api: Api[FakeController]) -> None:
+    """A batch a guard refuses (FAILED_PRECONDITION) is retried rule by rule as a bad
+    rule is: the rule the guard allows is stored; the refused one is named with the
+    guard's message and counted as a guard failure."""
+    broad = "destination 3001:4::/32 discard"
+
+    def fail(items: Any) -> Exception | None:
+        if any(item == parse_rule(broad) for item, _ in items):
+            return GuardError("breadth", "discard towards 3001:4::/32 is broader than /48")
+        return None
+
+    api.controller.fail = fail
+    err = io.StringIO()
+    sender = Sender(api.target, err=err)
+    sender.send([flow_intent(FWD), flow_intent(broad, origin="volumetric")], time.time())
+    assert [len(items) for items in added(api)] == [2, 1, 1]
+    assert (sender.stats.sent, sender.stats.failed) == (1, 1)
+    assert sender.stats.failures == {"guard": 1}
+    assert "guard breadth: discard towards 3001:4::/32" in err.getvalue()
+    sender.close()
+
+
+def test_dry_run_answers_are_counted_apart(api: Api[FakeController]) -> None:
+    """When trafexd is in dry run, its answers are counted as dry_run (of sent), and
+    said once on stderr."""
+
+    def dry(items: Any) -> Exception | None:
+        meta = IntentMeta("fs-would-be", "why", "retransmit", 1.0, 1.0, None)
+        return DryRunError(tuple((FlowIntent(meta, item), True) for item, _ in items))
+
+    api.controller.fail = dry
+    err = io.StringIO()
+    sender = Sender(api.target, err=err)
+    sender.send([flow_intent(FWD), flow_intent(REV)], time.time())
+    sender.send([flow_intent(FWD)], time.time())
+    assert (sender.stats.sent, sender.stats.dry_run, sender.stats.failed) == (3, 3, 0)
+    assert err.getvalue().count("dry run") == 1
     sender.close()
 
 

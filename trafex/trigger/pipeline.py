@@ -114,6 +114,8 @@ class Trigger:
             parts += [f"sent={s.sent}", f"failed={s.failed}", f"dropped={s.dropped}"]
             if s.unannounced:
                 parts.append(f"unannounced={s.unannounced}")
+            if s.dry_run:
+                parts.append(f"dry_run={s.dry_run}")
             if final and s.latencies:
                 p50, p99, worst = s.latency_ms()
                 parts += [

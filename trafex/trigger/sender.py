@@ -30,10 +30,12 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from trafex.api.client import (
+    Added,
     ApiError,
     DeadlineError,
     IntentOptions,
     NotAnnouncedError,
+    PreconditionError,
     RefusedError,
     UnreachableError,
 )
@@ -59,6 +61,7 @@ def percentile(samples: Sequence[float], fraction: float) -> float:
 class SendStats:
     sent: int = 0  # intents trafexd accepted
     unannounced: int = 0  # of ``sent``: stored by trafexd, its sidecar down
+    dry_run: int = 0  # of ``sent``: trafexd's [guard] dry_run: checked, not stored
     failed: int = 0  # refused, unreachable, timed out
     dropped: int = 0  # queue full, or still queued when the sensor stopped
     failures: dict[str, int] = field(default_factory=dict)  # failed, per kind
@@ -156,7 +159,7 @@ class Sender:
         returns True when trafexd refused a batch."""
         count = len(intents)
         try:
-            call()
+            answer = call()
         except NotAnnouncedError as error:  # stored: accepted, announced later
             self._accepted(started)
             self.stats.unannounced += count
@@ -164,10 +167,13 @@ class Sender:
                 "unannounced", f"trafexd stored the intents, not yet announced: {error.reason}"
             )
             return False
-        except RefusedError as error:
+        except (RefusedError, PreconditionError) as error:
+            # A bad rule, or one a guard refuses (too broad, protected, a cap): in a
+            # batch none was stored, so the caller sends them one by one.
             if batch:
                 return True
-            self._failed("refused", count)
+            guard = error.guard if isinstance(error, PreconditionError) else None
+            self._failed("guard" if guard else "refused", count)
             print(
                 f"trafex detect: trafexd refused intent {intents[0].text()!r}: {error.details}",
                 file=self.err,
@@ -179,9 +185,12 @@ class Sender:
             self._report(_kind(error), self._failure_text(error))
             return False
         self._accepted(started)
-        if self._reported - {"unannounced"}:
+        if _dry_run(answer):
+            self.stats.dry_run += count
+            self._report("dry_run", "trafexd is in dry run ([guard] dry_run): nothing is stored")
+        if self._reported - {"unannounced", "dry_run"}:
             print(f"trafex detect: controller {self.target} answers again", file=self.err)
-        self._reported.clear()
+        self._reported &= {"dry_run"}  # said once: a dry run is the config, not an event
         return False
 
     def _accepted(self, started: list[float]) -> None:
@@ -215,6 +224,12 @@ class Sender:
             return
         self._reported.add(kind)
         print(f"trafex detect: {text}", file=self.err, flush=True)
+
+
+def _dry_run(answer: object) -> bool:
+    """Whether trafexd's answer (an Added, or a list of them) is a dry run's."""
+    first = answer[0] if isinstance(answer, list) and answer else answer
+    return isinstance(first, Added) and first.dry_run
 
 
 def _kind(error: ApiError) -> str:
