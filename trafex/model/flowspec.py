@@ -57,7 +57,7 @@ from trafex.model.terms import (
     Term,
     evaluate,
     expand_not_equal,
-    is_not_equal,
+    is_lt_gt,
     term_from_op,
 )
 
@@ -220,7 +220,8 @@ def _parse_prefix(text: str) -> FlowPrefix:
 
 
 def _check_terms(terms: tuple[Term, ...], spec: Component, family: Family) -> bool:
-    """Check one component's terms; True when one of them is a numeric ``!=``."""
+    """Check one component's terms; True when one of them is a numeric ``!=`` or ``true``
+    (lt and gt both set: rewritten, see :func:`expand_not_equal`)."""
     keyword = spec.keyword
     if family not in spec.families:
         raise ValidationError(f"is only defined for {spec.families[0].value}", field=keyword)
@@ -235,7 +236,7 @@ def _check_terms(terms: tuple[Term, ...], spec: Component, family: Family) -> bo
             raise ValidationError(
                 f"value {term.value} is out of range 0..{spec.maximum}", field=keyword
             )
-        if spec.numeric and is_not_equal(term):
+        if spec.numeric and is_lt_gt(term):
             not_equal = True
     if (
         spec.type is ComponentType.FRAGMENT
@@ -260,7 +261,8 @@ class FlowMatch:
     Each component appears at most once and components are kept in type order, as
     RFC 8955 §4.2 requires; empty tuples and ``None`` mean "not matched on".
 
-    A ``!=`` term is rewritten as ``<`` OR ``>`` (:func:`expand_not_equal`), unless
+    A ``!=`` term is rewritten as ``<`` OR ``>``, a ``true`` one as ``<`` OR ``>=``
+    (:func:`expand_not_equal`: FRR 8.4 resets the session on either), unless
     ``nlri`` is given: the bytes the match was decoded from (only
     :func:`~trafex.model.nlri.decode_nlri` passes them). Such a match keeps its terms as
     they came (a != stays lt|gt) and encodes to exactly those bytes, non-minimal value

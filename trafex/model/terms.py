@@ -130,16 +130,23 @@ def is_not_equal(term: Term) -> bool:
     return isinstance(term, NumericTerm) and term.lt and term.gt and not term.eq
 
 
-def expand_not_equal(terms: tuple[NumericTerm, ...]) -> tuple[NumericTerm, ...]:
-    """Rewrite ``!=v`` as the equivalent ``<v`` OR ``>v``, distributed over AND-chains.
+def is_lt_gt(term: Term) -> bool:
+    """A numeric term with both lt and gt set: ``!=`` (lt|gt) or ``true`` (lt|gt|eq)."""
+    return isinstance(term, NumericTerm) and term.lt and term.gt
 
-    RFC 8955 allows the lt|gt operator, but FRR 8.4 answers it with an UPDATE error
-    NOTIFICATION that resets the session (every rule on it is lost). ``<v >v`` means
-    the same to every receiver. An AND-chain may hold :data:`MAX_NE_PER_CHAIN` != terms
-    (it becomes :data:`MAX_NE_BRANCHES` branches); more are refused. The terms are not
-    otherwise checked (``FlowMatch`` checks them first).
+
+def expand_not_equal(terms: tuple[NumericTerm, ...]) -> tuple[NumericTerm, ...]:
+    """Rewrite ``!=v`` as the equivalent ``<v`` OR ``>v`` and ``true:v`` as ``<v`` OR
+    ``>=v``, distributed over AND-chains.
+
+    RFC 8955 allows an operator with both lt and gt set, but FRR 8.4 answers one with an
+    UPDATE error NOTIFICATION that resets the session (every rule on it is lost): ``!=``
+    and ``true`` alike. The rewritten terms mean the same to every receiver. An AND-chain
+    may hold :data:`MAX_NE_PER_CHAIN` such terms (it becomes :data:`MAX_NE_BRANCHES`
+    branches); more are refused. The terms are not otherwise checked (``FlowMatch``
+    checks them first).
     """
-    if not any(is_not_equal(t) for t in terms):
+    if not any(is_lt_gt(t) for t in terms):
         return terms
     chains: list[list[NumericTerm]] = []
     for term in terms:
@@ -149,18 +156,18 @@ def expand_not_equal(terms: tuple[NumericTerm, ...]) -> tuple[NumericTerm, ...]:
             chains.append([term])
     out: list[NumericTerm] = []
     for chain in chains:
-        count = sum(1 for t in chain if is_not_equal(t))
+        count = sum(1 for t in chain if is_lt_gt(t))
         if count > MAX_NE_PER_CHAIN:
             raise ValidationError(
-                f"too many != terms in one AND-chain: {count}, at most {MAX_NE_PER_CHAIN} "
-                "(each doubles the branches it is written as, with < and >)"
+                f"too many != (or true) terms in one AND-chain: {count}, at most "
+                f"{MAX_NE_PER_CHAIN} (each doubles the branches it is written as, with < and >)"
             )
         options = [
             [
                 NumericTerm(True, False, False, t.value),
-                NumericTerm(False, True, False, t.value),
+                NumericTerm(False, True, t.eq, t.value),
             ]
-            if is_not_equal(t)
+            if is_lt_gt(t)
             else [t]
             for t in chain
         ]
