@@ -39,7 +39,7 @@ from trafex.control.executor import (
     PathClient,
     Sender,
 )
-from trafex.control.guardrails import DEFAULT_MAX_TERMS, Guards
+from trafex.control.guardrails import DEFAULT_MAX_TERMS, GuardError, Guards
 from trafex.control.reconcile import (
     Announceable,
     Plan,
@@ -192,16 +192,21 @@ class Controller:
         """
         with self._lock:
             now = self._clock()
-            changes = decide_add(
-                self._table.intents,
-                items,
-                now=now,
-                max_terms=self._max_terms,
-                guards=self._guards,
-                tally=self._table,
-                buckets=self._buckets,
-                events=self._events.watched,
-            )
+            try:
+                changes = decide_add(
+                    self._table.intents,
+                    items,
+                    now=now,
+                    max_terms=self._max_terms,
+                    guards=self._guards,
+                    tally=self._table,
+                    buckets=self._buckets,
+                    events=self._events.watched,
+                )
+            except GuardError as error:
+                origins = sorted({options.origin for _, options in items})
+                log.warning("guard.refused", guard=error.guard, origins=origins, error=str(error))
+                raise
             if not changes.dry_run:
                 self._commit_add(changes, now)
         if changes.dry_run:

@@ -279,7 +279,7 @@ class TcpFlowTable:
                     self.evicted_full += 1
                     if self._count <= target:
                         break
-        log.info("flows.table_full", flows=self._count, max_flows=self.config.max_flows)
+        log.warning("flows.table_full", flows=self._count, max_flows=self.config.max_flows)
 
     def segment(
         self, key: bytes, seq: int, ack: int, flags: int, win: int, seglen: int, now: int
