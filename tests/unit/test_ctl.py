@@ -15,7 +15,8 @@ import pytest
 
 from tests.unit.fakeapi import Api, FakeController, serve
 from trafex.bgp.client import SidecarError
-from trafex.cli.ctl import UsageError, build_parser, intent_dict, main, parse_ttl, rule_text
+from trafex.cli.ctl import UsageError, build_parser, main, parse_ttl, rule_text
+from trafex.cli.output import intent_dict
 from trafex.model.components import COMPONENTS
 from trafex.model.errors import ValidationError
 from trafex.model.grammar import parse_rule, rule_dict

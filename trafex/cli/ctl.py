@@ -7,9 +7,7 @@ import json
 import os
 import re
 import sys
-import time
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable
 from typing import Any
 
 from trafex.api.client import (
@@ -25,14 +23,15 @@ from trafex.api.client import (
 )
 from trafex.api.security import SecurityError
 from trafex.cli.auth import add_auth_options, credentials
+from trafex.cli.output import expires_in, intent_dict, iso, table
 from trafex.control.config import DEFAULT_API
 from trafex.model.components import COMPONENTS, ComponentKind, Family
 from trafex.model.duration import parse_duration
 from trafex.model.errors import ValidationError
 from trafex.model.flowspec import FlowRule
-from trafex.model.grammar import parse_match, parse_rule, rule_dict
-from trafex.model.intent import MAX_TTL, ORIGIN_CLI, FlowIntent, Intent, IntentMeta
-from trafex.model.route import parse_prefix, parse_route, route_dict
+from trafex.model.grammar import parse_match, parse_rule
+from trafex.model.intent import MAX_TTL, ORIGIN_CLI
+from trafex.model.route import parse_prefix, parse_route
 
 EXAMPLES = """examples:
   trafex-ctl add-flow --source 3001:1:a::10/128 --destination 3001:4:b::10/128 --redirect 6:302
@@ -110,61 +109,6 @@ def rule_text(args: argparse.Namespace, *, need_actions: bool) -> str:
     return text
 
 
-# -- output -----------------------------------------------------------------------------
-
-
-def _iso(seconds: float | None) -> str | None:
-    """UNIX seconds as an ISO time in UTC; None (and 0: never set) as None."""
-    if not seconds:
-        return None
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _meta_dict(meta: IntentMeta) -> dict[str, Any]:
-    return {
-        "id": meta.id,
-        "reason": meta.reason,
-        "origin": meta.origin,
-        "created_at": _iso(meta.created_at),
-        "updated_at": _iso(meta.updated_at),
-        "expires_at": _iso(meta.expires_at),
-    }
-
-
-def intent_dict(intent: Intent) -> dict[str, Any]:
-    """The stable JSON shape of a stored rule or route: its id, the rule's or route's
-    own JSON (:func:`~trafex.model.grammar.rule_dict`,
-    :func:`~trafex.model.route.route_dict`) and its meta."""
-    meta = _meta_dict(intent.meta)
-    if isinstance(intent, FlowIntent):
-        body = rule_dict(intent.rule, intent.text)
-    else:
-        body = route_dict(intent.route)
-    return {"id": meta.pop("id"), **body, **meta}
-
-
-def _expires_in(expires_at: str | None) -> str:
-    if expires_at is None:
-        return "-"
-    left = datetime.fromisoformat(expires_at.replace("Z", "+00:00")).timestamp() - time.time()
-    if left <= 0:
-        return "now"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if left >= size:
-            return f"{left / size:.0f}{unit}"
-    return f"{left:.0f}s"
-
-
-def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
-    if not rows:
-        return "(none)"
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
-    for row in rows:
-        lines.append("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-    return "\n".join(lines)
-
-
 def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
     print(json.dumps(data, indent=None if args.command == "watch" else 2) if args.json else text)
 
@@ -219,7 +163,7 @@ def cmd_list_flows(client: TrafexClient, args: argparse.Namespace) -> int:
     family = Family(args.family) if args.family else None
     rules = [intent_dict(intent) for intent in client.list_flows(family)]
     rows = [
-        (r["id"], r["family"], r["text"], r["origin"], _expires_in(r["expires_at"]), r["reason"])
+        (r["id"], r["family"], r["text"], r["origin"], expires_in(r["expires_at"]), r["reason"])
         for r in rules
     ]
     _emit(args, rules, table(rows, ("ID", "FAMILY", "RULE", "ORIGIN", "EXPIRES", "REASON")))
@@ -254,7 +198,7 @@ def cmd_list_routes(client: TrafexClient, args: argparse.Namespace) -> int:
             r["next_hop"] or "self",
             ",".join(r["communities"] + r["large_communities"]) or "-",
             r["origin"],
-            _expires_in(r["expires_at"]),
+            expires_in(r["expires_at"]),
             r["reason"],
         )
         for r in routes
@@ -273,7 +217,7 @@ def cmd_status(client: TrafexClient, args: argparse.Namespace) -> int:
         "router_id": status.router_id,
         "flows": status.flows,
         "routes": status.routes,
-        "last_reconcile": _iso(status.last_reconcile),
+        "last_reconcile": iso(status.last_reconcile),
         "sidecar": {
             "healthy": side.healthy,
             "api": side.api,
@@ -294,7 +238,7 @@ def cmd_status(client: TrafexClient, args: argparse.Namespace) -> int:
                 "families": list(p.families),
                 "received": p.received,
                 "advertised": p.advertised,
-                "up_since": _iso(p.uptime_since),
+                "up_since": iso(p.uptime_since),
             }
             for p in status.peers
         ],
@@ -335,7 +279,7 @@ def cmd_watch(client: TrafexClient, args: argparse.Namespace) -> int:
     for event in client.watch_events():
         data = {
             "kind": event.kind.value,
-            "time": _iso(event.time),
+            "time": iso(event.time),
             "id": event.id or None,
             "subject": event.subject,
             "detail": event.detail or None,
