@@ -7,18 +7,17 @@ restart, what is here is announced again. Rules are stored as their canonical te
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from trafex.model.errors import TrafexError, ValidationError
 from trafex.model.grammar import parse_rule
 from trafex.model.intent import FlowIntent, Intent, IntentMeta, RouteIntent
-from trafex.model.route import UnicastRoute
+from trafex.model.route import UnicastRoute, format_community, route_dict, route_from_dict
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -41,39 +40,12 @@ class StoreError(TrafexError):
 
 
 def route_to_json(route: UnicastRoute) -> str:
-    return json.dumps(
-        {
-            "prefix": str(route.prefix),
-            "next_hop": str(route.next_hop) if route.next_hop else None,
-            "communities": list(route.communities),
-            "large_communities": [list(c) for c in route.large_communities],
-            "local_preference": route.local_preference,
-            "med": route.med,
-        },
-        separators=(",", ":"),
-    )
+    """A route as the store keeps it: the model's JSON of it (:func:`route_dict`)."""
+    return json.dumps(route_dict(route), separators=(",", ":"))
 
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_triple(value: object) -> bool:
-    return isinstance(value, list) and len(value) == 3 and all(map(_is_int, value))
-
-
-# Per field of a route's JSON: the check of its value, what the check expects.
-_ROUTE_FIELDS: dict[str, tuple[Callable[[object], bool], str]] = {
-    "prefix": (lambda v: isinstance(v, str), "a string"),
-    "next_hop": (lambda v: v is None or isinstance(v, str), "a string or null"),
-    "communities": (lambda v: isinstance(v, list) and all(map(_is_int, v)), "integers"),
-    "large_communities": (
-        lambda v: isinstance(v, list) and all(map(_is_triple, v)),
-        "[a, b, c] integer triples",
-    ),
-    "local_preference": (lambda v: v is None or _is_int(v), "an integer or null"),
-    "med": (lambda v: v is None or _is_int(v), "an integer or null"),
-}
 
 
 def _json_kind(value: object) -> str:
@@ -82,7 +54,8 @@ def _json_kind(value: object) -> str:
 
 
 def route_from_json(text: str) -> UnicastRoute:
-    """The inverse of :func:`route_to_json`.
+    """The inverse of :func:`route_to_json`; it also reads the rows earlier versions
+    wrote (communities as integers, large communities as ``[a, b, c]``).
 
     A body of the wrong shape raises a ValidationError naming the bad field; text that
     is not JSON raises ValueError.
@@ -90,20 +63,13 @@ def route_from_json(text: str) -> UnicastRoute:
     data: Any = json.loads(text)
     if not isinstance(data, dict):
         raise ValidationError(f"a route is a JSON object, not {_json_kind(data)}")
-    for name, (check, expected) in _ROUTE_FIELDS.items():
-        if name not in data:
-            raise ValidationError("missing from the route's JSON", field=name)
-        if not check(data[name]):
-            value = json.dumps(data[name])
-            raise ValidationError(f"expected {expected}, got {value[:40]}", field=name)
-    return UnicastRoute(
-        prefix=ipaddress.ip_network(data["prefix"]),
-        next_hop=ipaddress.ip_address(data["next_hop"]) if data["next_hop"] else None,
-        communities=tuple(data["communities"]),
-        large_communities=tuple((a, b, c) for a, b, c in data["large_communities"]),
-        local_preference=data["local_preference"],
-        med=data["med"],
-    )
+    communities = data.get("communities")
+    if isinstance(communities, list) and communities and all(map(_is_int, communities)):
+        data["communities"] = [format_community(c) for c in communities]
+    large = data.get("large_communities")
+    if isinstance(large, list) and large and all(isinstance(t, list) for t in large):
+        data["large_communities"] = [":".join(map(str, t)) for t in large]
+    return route_from_dict(data)
 
 
 class Store:
