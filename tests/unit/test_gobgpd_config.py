@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from trafex.bgp.config import BgpConfig, NeighborConfig
 from trafex.bgp.gobgpd_config import DEFERRAL_TIME, LOCAL_ONLY_POLICY, render, restart_flags
+from trafex.control.config import ConfigError, parse_config
 
 
 def neighbor(address: str = "192.0.2.2", **kwargs: Any) -> NeighborConfig:
@@ -233,3 +234,17 @@ def test_non_bmp_description_is_valid_toml() -> None:
     description = "edge \U0001f680"
     (rendered,) = load(BgpConfig(neighbors=(neighbor(description=description),)))["neighbors"]
     assert description == rendered["config"]["description"]
+
+
+def test_bgp_table_keys_reach_gobgpd() -> None:
+    """[bgp] graceful_restart and restart_time, read from trafexd's TOML, are what
+    gobgpd's file says; a restart time outside 1..4095 (12 bits on the wire) is refused
+    naming the key."""
+    neighbor_table = {"address": "192.0.2.2", "peer_as": 65001}
+    config = parse_config({"bgp": {"restart_time": 300, "neighbor": [neighbor_table]}})
+    (rendered,) = load(config.bgp)["neighbors"]
+    assert rendered["graceful-restart"]["config"]["restart-time"] == 300
+    off = parse_config({"bgp": {"graceful_restart": False, "neighbor": [neighbor_table]}})
+    assert "graceful-restart" not in load(off.bgp)["neighbors"][0]
+    with pytest.raises(ConfigError, match=r"^bgp\.restart_time"):
+        parse_config({"bgp": {"restart_time": 4096}})
