@@ -11,7 +11,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := gobgpd golang-github-osrg-gobgp-dev frr nftables tshark iproute2 \
-	python3-venv python3-dev procps libpcap0.8 traceroute iputils-ping
+	python3-venv python3-dev procps libpcap0.8 traceroute iputils-ping curl
 GEN_STAMP := trafex/_gen/.stamp
 PROTOS := $(wildcard proto/trafex/v1/*.proto)
 
