@@ -83,7 +83,7 @@ class Errors:
 
 
 @contextmanager
-def peered(workdir: Path) -> Iterator[tuple[FrrRouter, Trafexd]]:
+def peered(workdir: Path, reconcile: float) -> Iterator[tuple[FrrRouter, Trafexd]]:
     """FRR and trafexd with established IPv4 and IPv6 sessions (unicast and FlowSpec
     on each); both stopped by PID on the way out, the namespace removed."""
     port = free_port()
@@ -101,7 +101,7 @@ def peered(workdir: Path) -> Iterator[tuple[FrrRouter, Trafexd]]:
             ],
             listen_port=port,
             listen_addresses=[router.host_v4, router.host_v6],
-            reconcile_interval=30,
+            reconcile_interval=reconcile,
             extra=EXTRA_CONFIG,
         ).start()
         router.wait_established(timeout=30)
@@ -155,10 +155,16 @@ class Churn:
 
 
 def churn(
-    client: TrafexClient, ids: deque[str], first: int, args: argparse.Namespace, errors: Errors
+    client: TrafexClient,
+    ids: deque[str],
+    first: int,
+    args: argparse.Namespace,
+    errors: Errors,
+    pids: tuple[int, int],
 ) -> Churn:
     """Every tick (0.1 s) withdraw the oldest rules and add as many new ones: ``rate``
-    changes per second in all, half withdrawals, half additions, for ``seconds``."""
+    changes per second in all, half withdrawals, half additions, for ``seconds``. Each
+    minute prints the rate so far and the RSS of ``pids`` (trafexd, gobgpd)."""
     tick = 0.1
     per_tick = max(1, round(args.rate * tick / 2))
     result = Churn(next_index=first)
@@ -187,7 +193,11 @@ def churn(
             time.sleep(delay)
         if ticks % round(60 / tick) == 0:
             rate = (result.added + result.withdrawn) / (time.monotonic() - start)
-            print(f"  {time.monotonic() - start:6.0f} s: {rate:7.0f} changes/s", flush=True)
+            print(
+                f"  {time.monotonic() - start:6.0f} s: {rate:7.0f} changes/s, RSS trafexd "
+                f"{rss_kib(pids[0]) / 1024:.1f} MiB, gobgpd {rss_kib(pids[1]) / 1024:.1f} MiB",
+                flush=True,
+            )
     result.seconds = time.monotonic() - start
     return result
 
@@ -230,8 +240,14 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 def run(args: argparse.Namespace) -> int:
     errors = Errors()
     workdir = Path(tempfile.mkdtemp(prefix="trafex-soak."))
-    print(f"soak: {args.rules} rules, churn {args.rate}/s for {args.seconds:.0f} s in {workdir}")
-    with peered(workdir) as (router, trafexd), TrafexClient(trafexd.api, timeout=300) as client:
+    print(
+        f"soak: {args.rules} rules, churn {args.rate}/s for {args.seconds:.0f} s, "
+        f"reconcile every {args.reconcile:.0f} s, in {workdir}"
+    )
+    with (
+        peered(workdir, args.reconcile) as (router, trafexd),
+        TrafexClient(trafexd.api, timeout=300) as client,
+    ):
         assert trafexd.process is not None
         pid = trafexd.process.pid
         start = time.monotonic()
@@ -248,7 +264,7 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"trafexd RSS at start: {rss_start / 1024:.1f} MiB (gobgpd {gobgpd_start / 1024:.1f})"
         )
-        done = churn(client, ids, args.rules, args, errors)
+        done = churn(client, ids, args.rules, args, errors, (pid, trafexd.sidecar_pid()))
         rss_end = rss_kib(pid)
         gobgpd_end = rss_kib(trafexd.sidecar_pid())
         rate = (done.added + done.withdrawn) / done.seconds if done.seconds else 0.0
@@ -277,6 +293,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rate", type=int, default=1000, help="changes per second")
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--load-timeout", type=float, default=900)
+    parser.add_argument(
+        "--reconcile", type=float, default=30, help="trafexd's reconcile_interval (its default)"
+    )
     args = parser.parse_args(argv)
     reason = frr_missing_reason()
     if reason or os.geteuid() != 0:
