@@ -18,7 +18,8 @@ from typing import Any
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from trafex.bgp.attributes import DecodeError
+from trafex.bgp.attributes import DecodeError, actions_from_attributes
+from trafex.bgp.client import nlri_key
 from trafex.bgp.encode import decode_path, flow_path, route_path
 from trafex.bgp.stubs import gobgp_pb2
 from trafex.model.actions import FlowActions, RouteTarget, RouteTargetKind
@@ -243,6 +244,9 @@ def test_rule_gobgp_path_decodes_to_the_rule(rule: FlowRule) -> None:
     path = _wire(flow_path(rule))
     assert decode_path(path) == rule
     assert flow_path(rule.match, withdraw=True).nlri_binary == path.nlri_binary
+    # As GobgpClient.rib() reads GoBGP's RIB (the reconciler's view): key and actions.
+    assert nlri_key(rule.family.value, path.nlri_binary) == rule.key
+    assert actions_from_attributes(path.pattrs_binary) == rule.actions
 
 
 # -- routes ---------------------------------------------------------------------------------
