@@ -147,17 +147,27 @@ def _check_flow(rule: FlowRule, guards: Guards, force: bool) -> None:
         return
     destination = rule.match.destination
     network = destination.network if destination is not None else None
-    towards = f"towards {network}" if network is not None else "with no destination"
+    # The messages are written only for a refusal: this runs for every rule of a batch.
     for protected in guards.protected:
         if network is None or network.overlaps(protected):
-            raise GuardError("protected", f"{verb} {towards} overlaps protected prefix {protected}")
+            raise GuardError(
+                "protected", f"{verb} {_towards(network)} overlaps protected prefix {protected}"
+            )
     if verb == "redirect" or force:
         return
     if network is None:
-        raise GuardError("breadth", f"{verb} {towards} matches every address (use --force)")
+        raise GuardError(
+            "breadth", f"{verb} with no destination matches every address (use --force)"
+        )
     limit = guards.max_breadth_v4 if network.version == 4 else guards.max_breadth_v6
     if network.prefixlen < limit:
-        raise GuardError("breadth", f"{verb} {towards} is broader than /{limit} (use --force)")
+        raise GuardError(
+            "breadth", f"{verb} towards {network} is broader than /{limit} (use --force)"
+        )
+
+
+def _towards(network: IPNet | None) -> str:
+    return f"towards {network}" if network is not None else "with no destination"
 
 
 def _check_route(route: UnicastRoute, guards: Guards) -> None:
