@@ -21,8 +21,7 @@ import sys
 import tempfile
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -31,16 +30,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
-from frr import HOST_V4, HOST_V6, FrrRouter, Neighbor, frr_missing_reason  # noqa: E402
-from trafexd import Trafexd, free_port  # noqa: E402
+from frr import FrrRouter, frr_missing_reason  # noqa: E402
+from peered import peered  # noqa: E402
 
 from trafex.api.client import ApiError, TrafexClient  # noqa: E402
 from trafex.control.changes import IntentOptions  # noqa: E402
 from trafex.model.flowspec import FlowRule  # noqa: E402
 from trafex.model.grammar import parse_rule  # noqa: E402
 
-TRAFEX_ASN = 65010
-ROUTER_ASN = 65000
 # The guard's default cap (10,000 active rules) lifted for the soak; no per-origin rate.
 EXTRA_CONFIG = "[guard]\nmax_rules = 0\n"
 OPTIONS = IntentOptions(reason="soak", origin="soak")
@@ -80,36 +77,6 @@ class Errors:
         line = f"{what}: {type(error).__name__}: {error}"
         self.lines.append(line)
         print(f"  ERROR {line}", flush=True)
-
-
-@contextmanager
-def peered(workdir: Path, reconcile: float) -> Iterator[tuple[FrrRouter, Trafexd]]:
-    """FRR and trafexd with established IPv4 and IPv6 sessions (unicast and FlowSpec
-    on each); both stopped by PID on the way out, the namespace removed."""
-    port = free_port()
-    router = FrrRouter(
-        workdir / "frr", neighbors=[Neighbor(h, TRAFEX_ASN, port=port) for h in (HOST_V4, HOST_V6)]
-    )
-    trafexd: Trafexd | None = None
-    try:
-        router.start()
-        trafexd = Trafexd(
-            workdir / "trafexd",
-            [
-                (router.router_v4, ROUTER_ASN, router.host_v4, ["ipv4-unicast", "ipv4-flowspec"]),
-                (router.router_v6, ROUTER_ASN, router.host_v6, ["ipv6-unicast", "ipv6-flowspec"]),
-            ],
-            listen_port=port,
-            listen_addresses=[router.host_v4, router.host_v6],
-            reconcile_interval=reconcile,
-            extra=EXTRA_CONFIG,
-        ).start()
-        router.wait_established(timeout=30)
-        yield router, trafexd
-    finally:
-        if trafexd is not None:
-            trafexd.close()
-        router.close()
 
 
 def frr_count(router: FrrRouter) -> int:
@@ -245,7 +212,7 @@ def run(args: argparse.Namespace) -> int:
         f"reconcile every {args.reconcile:.0f} s, in {workdir}"
     )
     with (
-        peered(workdir, args.reconcile) as (router, trafexd),
+        peered(workdir, reconcile_interval=args.reconcile, extra=EXTRA_CONFIG) as (router, trafexd),
         TrafexClient(trafexd.api, timeout=300) as client,
     ):
         assert trafexd.process is not None
