@@ -28,6 +28,7 @@ from trafex.control.state import item_of, kind_of
 from trafex.model.flowspec import FlowRule
 from trafex.model.intent import Intent
 from trafex.model.route import UnicastRoute
+from trafex.ratelimit import refilled
 
 Step = tuple[Intent | None, Intent]  # what a key held before a request, what it will hold
 
@@ -96,8 +97,8 @@ class Bucket:
 
     def level(self, now: float, guards: Guards) -> float:
         """The tokens at ``now``: refilled at the rate, up to the burst."""
-        refill = max(0.0, now - self.at) * guards.rate_per_origin
-        return min(float(guards.burst_per_origin), self.tokens + refill)
+        capacity = float(guards.burst_per_origin)
+        return refilled(self.tokens, self.at, now, guards.rate_per_origin, capacity)
 
 
 Buckets = Mapping[str, Bucket]

@@ -23,6 +23,7 @@ from trafex.control.state import IntentTable, item_of
 from trafex.model.errors import ValidationError
 from trafex.model.flowspec import FlowRule
 from trafex.model.intent import (
+    MAX_TTL,
     ORIGIN_API,
     FlowIntent,
     Intent,
@@ -30,8 +31,6 @@ from trafex.model.intent import (
     RouteIntent,
     new_id,
 )
-
-MAX_TTL = 10 * 365 * 86400
 
 AnswerT = TypeVar("AnswerT")
 Added = tuple[tuple[Intent, bool], ...]  # each stored intent, and whether it is new

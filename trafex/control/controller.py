@@ -21,7 +21,6 @@ import structlog
 
 from trafex.control.caps import Bucket, pruned
 from trafex.control.changes import (
-    MAX_TTL,
     Added,
     ChangeSet,
     IntentOptions,
@@ -51,7 +50,7 @@ from trafex.control.reconcile import (
 from trafex.control.state import IntentTable
 from trafex.control.store import Store
 from trafex.model.errors import TrafexError
-from trafex.model.intent import FlowIntent, Intent, RouteIntent
+from trafex.model.intent import MAX_TTL, FlowIntent, Intent, RouteIntent
 
 __all__ = [
     "MAX_IN_FLIGHT",

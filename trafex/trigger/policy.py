@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from trafex.detect.detection import Detection
 from trafex.model.flowspec import FlowRule
 from trafex.model.route import UnicastRoute
+from trafex.ratelimit import refilled
 from trafex.trigger.config import TriggerConfig, default_config
 from trafex.trigger.intent import TriggerIntent
 from trafex.trigger.mapping import intents_for
@@ -47,7 +48,7 @@ class TokenBucket:
         if self.last is None:
             self.last = now
         elif now > self.last:
-            self.tokens = min(self.capacity, self.tokens + (now - self.last) * self.rate)
+            self.tokens = refilled(self.tokens, self.last, now, self.rate, self.capacity)
             self.last = now
         if self.tokens >= 1.0:
             self.tokens -= 1.0
