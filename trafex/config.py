@@ -396,6 +396,28 @@ def list_of(kind: type[T]) -> Callable[[Any], list[T]]:
     return parse
 
 
+def integer(bounds: Range) -> Callable[[Any], int]:
+    """A parser of a TOML integer within ``bounds`` (a boolean is no integer)."""
+
+    def parse(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"expected an integer, got {type(value).__name__}")
+        return bounds(value)
+
+    return parse
+
+
+def number(bounds: Range) -> Callable[[Any], float]:
+    """A parser of a TOML number (integer or float) within ``bounds``, as a float."""
+
+    def parse(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError(f"expected a number, got {type(value).__name__}")
+        return bounds(float(value))
+
+    return parse
+
+
 str_list = list_of(str)
 int_list = list_of(int)
 

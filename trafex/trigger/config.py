@@ -48,7 +48,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-from trafex.config import ConfigError, Parse, Range, Table, duration, read_toml, str_list
+from trafex.config import (
+    ConfigError,
+    Parse,
+    Range,
+    Table,
+    duration,
+    integer,
+    number,
+    read_toml,
+    str_list,
+)
 from trafex.detect.detectors.registry import REGISTRY
 from trafex.detect.detectors.spec import Action, DetectorSpec
 from trafex.model.flowspec import FlowActions, RouteTarget
@@ -180,24 +190,9 @@ def _large_communities(value: Any) -> tuple[tuple[int, int, int], ...]:
     return tuple(parse_large_community(c) for c in str_list(value))
 
 
-def _u32(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"expected an integer, got {type(value).__name__}")
-    return Range(0, 0xFFFFFFFF)(value)
-
-
-def _rate(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"expected a number, got {type(value).__name__}")
-    if not value > 0:
-        raise ValueError("must be > 0 bytes/s (discard = true drops)")
-    return Range(above=0)(float(value))
-
-
-def _mark(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"expected an integer, got {type(value).__name__}")
-    return Range(0, 63)(value)
+_u32 = integer(Range(0, 0xFFFFFFFF))
+_rate = number(Range(above=0, note="bytes/s; discard = true drops"))
+_mark = integer(Range(0, 63))
 
 
 # -- the tables -----------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from operator import add, sub
 from typing import Annotated, Any
 
-from trafex.config import Range, Table, str_list
+from trafex.config import Range, Table, number, str_list
 from trafex.detect.detection import Detection, IPAddress, JSONValue
 from trafex.detect.detectors.base import NOTHING, DetectorBase, Interests
 from trafex.detect.detectors.spec import (
@@ -63,7 +63,7 @@ _KIND_OF_PROTO = {PROTO_UDP: 4, PROTO_ICMP: 6, PROTO_ICMPV6: 6}
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _SYN_ACK = TCP_SYN | TCP_ACK
 _PORTED = (PROTO_TCP, PROTO_UDP)  # protocols whose ports the evidence names
-_RATE = Range(0)
+_rate = number(Range(0))  # a threshold: packets or bits per second, 0: off
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,12 +79,6 @@ class Thresholds:
 
     def enabled(self) -> bool:
         return any(self.values)
-
-
-def _rate(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"expected a number, got {type(value).__name__}")
-    return _RATE(float(value))
 
 
 @dataclass(frozen=True, slots=True)
