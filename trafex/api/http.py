@@ -245,10 +245,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _refuse(self, reply: Reply, verb: str | None = None) -> None:
         self._drain()
-        self._send(reply)
         self._log(reply, verb)
+        self._send(reply)
 
     def _log(self, reply: Reply, verb: str | None, command: str | None = None) -> None:
+        """One ``http.command`` line, written before the answer is sent: a client that
+        has the answer finds the line in the log."""
         body = reply.body
         log.info(
             "http.command",
@@ -296,8 +298,8 @@ class _Handler(BaseHTTPRequestHandler):
         """Refuse before the client sends a body we will not take."""
         refusal = self._precheck()
         if refusal is not None:
-            self._send(refusal)
             self._log(refusal, None)
+            self._send(refusal)
             return False
         return super().handle_expect_100()
 
@@ -321,12 +323,12 @@ class _Handler(BaseHTTPRequestHandler):
             text = form_field(self.headers.get("Content-Type"), body, FIELD)
         except FormError as error:
             reply = Reply.failure(error.status, str(error))
-            self._send(reply)
             self._log(reply, None)
+            self._send(reply)
             return
         reply, verb = run_command(self.server.controller, text, self.client_address[0])
-        self._send(reply)
         self._log(reply, verb, text)
+        self._send(reply)
 
     def _other(self) -> None:
         refusal = self._precheck()
