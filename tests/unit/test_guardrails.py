@@ -127,7 +127,10 @@ def test_guard_config_read() -> None:
     config = parse_config(
         {"guard": {"protected": ["192.0.2.53/32", "3001:db8::/32"], "max_breadth_v4": 16}}
     )
-    assert config.guard.protected == ("192.0.2.53/32", "3001:db8::/32")
+    assert config.guard.protected == (
+        ipaddress.ip_network("192.0.2.53/32"),
+        ipaddress.ip_network("3001:db8::/32"),
+    )
     assert guards_of(config).max_breadth_v4 == 16
 
 

@@ -4,7 +4,8 @@ Unknown keys and wrong types are errors that name the key (``bgp.neighbor[0].pee
 ``trafexd --check-config FILE`` prints them and exits non-zero. Without a file, the
 embedded default runs a sidecar on loopback with no neighbors, AS 65010. The file is
 read by :meth:`trafex.config.Table.read` from the dataclasses below, which state every
-default; the ``[bgp]`` and ``[gobgp]`` tables are :mod:`trafex.bgp.config`'s.
+default; the ``[bgp]`` and ``[gobgp]`` tables are :mod:`trafex.bgp.config`'s, the
+``[guard]`` table is :class:`trafex.control.guardrails.Guards`.
 """
 
 from __future__ import annotations
@@ -26,9 +27,8 @@ from trafex.config import (
     host_port,
     read_toml,
     split_host_port,
-    str_list,
 )
-from trafex.control.guardrails import Guards
+from trafex.control.guardrails import Guards, read_guards
 
 __all__ = [
     "DEFAULT_API",
@@ -36,10 +36,8 @@ __all__ = [
     "Config",
     "ConfigError",
     "ControllerConfig",
-    "GuardConfig",
     "HttpConfig",
     "MetricsConfig",
-    "OriginGuardConfig",
     "guards_of",
     "load_config",
     "parse_config",
@@ -94,59 +92,10 @@ class ControllerConfig:
     on_shutdown: Literal["keep", "withdraw"] = "keep"
 
 
-def _networks(value: Any) -> tuple[str, ...]:
-    out = []
-    for text in str_list(value):
-        try:
-            out.append(str(ipaddress.ip_network(text)))
-        except ValueError as error:
-            raise ValueError(f"not a prefix: {text!r}") from error
-    return tuple(out)
-
-
-@dataclass(frozen=True)
-class OriginGuardConfig:
-    """``[guard.origins.NAME]``: what one origin (a sensor, a tenant) may act on."""
-
-    prefixes: Annotated[tuple[str, ...], Parse(_networks)] = ()
-
-
-@dataclass(frozen=True)
-class GuardConfig:
-    protected: Annotated[tuple[str, ...], Parse(_networks)] = ()
-    max_breadth_v4: Annotated[int, Range(0, 32)] = 24
-    max_breadth_v6: Annotated[int, Range(0, 128)] = 48
-    max_rules: Annotated[int, _NO_LIMIT] = 10_000  # active FlowSpec rules, all origins
-    max_routes: Annotated[int, _NO_LIMIT] = 10_000  # active unicast routes, all origins
-    max_rules_per_origin: Annotated[int, _NO_LIMIT] = 0
-    max_routes_per_origin: Annotated[int, _NO_LIMIT] = 0
-    rate_per_origin: Annotated[float, _NO_LIMIT] = 0.0  # intents asked/s (updates too)
-    burst_per_origin: Annotated[int, Range(1)] = 100  # the rate's bucket size
-    dry_run: bool = False  # validate and guard every request, announce nothing
-    origins: dict[str, OriginGuardConfig] = field(default_factory=dict)
-
-
 def guards_of(config: Config) -> Guards:
     """The guards of this config: ``[guard]``, and the BGP neighbors always protected."""
-    guard = config.guard
-    protected = [ipaddress.ip_network(p) for p in guard.protected]
-    protected += [ipaddress.ip_network(n.address) for n in config.bgp.neighbors]
-    return Guards(
-        protected=tuple(protected),
-        max_breadth_v4=guard.max_breadth_v4,
-        max_breadth_v6=guard.max_breadth_v6,
-        max_rules=guard.max_rules,
-        max_routes=guard.max_routes,
-        max_rules_per_origin=guard.max_rules_per_origin,
-        max_routes_per_origin=guard.max_routes_per_origin,
-        rate_per_origin=guard.rate_per_origin,
-        burst_per_origin=guard.burst_per_origin,
-        dry_run=guard.dry_run,
-        origins={
-            name: tuple(ipaddress.ip_network(p) for p in origin.prefixes)
-            for name, origin in guard.origins.items()
-        },
-    )
+    neighbors = tuple(ipaddress.ip_network(n.address) for n in config.bgp.neighbors)
+    return dataclasses.replace(config.guard, protected=config.guard.protected + neighbors)
 
 
 @dataclass(frozen=True)
@@ -156,23 +105,16 @@ class Config:
     gobgp: GobgpConfig = field(default_factory=GobgpConfig)
     state: StateConfig = field(default_factory=StateConfig)
     controller: ControllerConfig = field(default_factory=ControllerConfig)
-    guard: GuardConfig = field(default_factory=GuardConfig)
+    guard: Guards = field(default_factory=Guards)
     http: HttpConfig = field(default_factory=HttpConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
-
-
-def _read_guard(table: Table) -> GuardConfig:
-    origins = {
-        name: origin.read(OriginGuardConfig) for name, origin in table.named_tables("origins")
-    }
-    return table.read(GuardConfig, origins=origins)
 
 
 def parse_config(data: Mapping[str, Any]) -> Config:
     """Build a :class:`Config` from parsed TOML; raise :class:`ConfigError` naming the key."""
     root = Table(data, "")
     bgp = read_bgp(root.table("bgp"), Config().bgp)
-    guard = _read_guard(root.table("guard"))
+    guard = read_guards(root.table("guard"))
     config = root.read(Config, bgp=bgp, guard=guard)
     check_exposure(config)
     return config

@@ -25,7 +25,9 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Annotated, Any
 
+from trafex.config import Parse, Range, Table, str_list
 from trafex.model.errors import TrafexError, ValidationError
 from trafex.model.flowspec import ATTRIBUTE, FlowRule
 from trafex.model.grammar import render_rule
@@ -62,24 +64,38 @@ class GuardError(TrafexError):
         self.guard = guard
 
 
+def networks(value: Any) -> tuple[IPNet, ...]:
+    """A TOML list of prefixes (``192.0.2.0/24``; host bits unset) as networks."""
+    out = []
+    for text in str_list(value):
+        try:
+            out.append(ipaddress.ip_network(text))
+        except ValueError as error:
+            raise ValueError(f"not a prefix: {text!r}") from error
+    return tuple(out)
+
+
+_NO_LIMIT = Range(0, note="0: no limit")
+
+
 @dataclass(frozen=True, slots=True)
 class Guards:
-    """The guards' settings (``[guard]``, plus trafexd's BGP neighbors as protected).
+    """``[guard]``: the guards' settings, each default stated here once (trafexd's
+    defaults; ``Guards()`` is them). Read from trafexd's config by :func:`read_guards`;
+    trafexd adds its BGP neighbors to ``protected``
+    (:func:`~trafex.control.config.guards_of`). A cap or rate of 0 is no limit."""
 
-    ``Guards()`` has no caps, no rate and no origin tables; trafexd's defaults are
-    those of :class:`~trafex.control.config.GuardConfig`, through ``guards_of``. A cap
-    or rate of 0 is no limit."""
-
-    protected: tuple[IPNet, ...] = ()
-    max_breadth_v4: int = 24
-    max_breadth_v6: int = 48
-    max_rules: int = 0
-    max_routes: int = 0
-    max_rules_per_origin: int = 0
-    max_routes_per_origin: int = 0
-    rate_per_origin: float = 0.0  # intents asked for per second, per origin
-    burst_per_origin: int = 100
-    dry_run: bool = False  # every request is a dry run
+    protected: Annotated[tuple[IPNet, ...], Parse(networks)] = ()
+    max_breadth_v4: Annotated[int, Range(0, 32)] = 24
+    max_breadth_v6: Annotated[int, Range(0, 128)] = 48
+    max_rules: Annotated[int, _NO_LIMIT] = 10_000  # active FlowSpec rules, all origins
+    max_routes: Annotated[int, _NO_LIMIT] = 10_000  # active unicast routes, all origins
+    max_rules_per_origin: Annotated[int, _NO_LIMIT] = 0
+    max_routes_per_origin: Annotated[int, _NO_LIMIT] = 0
+    rate_per_origin: Annotated[float, _NO_LIMIT] = 0.0  # intents asked/s (updates too)
+    burst_per_origin: Annotated[int, Range(1)] = 100  # the rate's bucket size
+    dry_run: bool = False  # validate and guard every request, announce nothing
+    # [guard.origins.NAME] prefixes: what one origin (a sensor, a tenant) may act on
     origins: Mapping[str, tuple[IPNet, ...]] = field(default_factory=dict)
 
     @property
@@ -88,6 +104,20 @@ class Guards:
         return any(
             (self.max_rules, self.max_routes, self.max_rules_per_origin, self.max_routes_per_origin)
         )
+
+
+def read_guards(table: Table) -> Guards:
+    """:class:`Guards` from the ``[guard]`` table, with its ``[guard.origins.NAME]``
+    tables (one key: ``prefixes``, default none)."""
+    origins = {name: _origin(origin) for name, origin in table.named_tables("origins")}
+    return table.read(Guards, origins=origins)
+
+
+def _origin(table: Table) -> tuple[IPNet, ...]:
+    none: tuple[IPNet, ...] = ()
+    prefixes = table.convert("prefixes", networks, none)
+    table.done()
+    return prefixes
 
 
 def check_intent(
