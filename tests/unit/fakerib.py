@@ -70,6 +70,12 @@ class FakeRib:
             self.foreign = len(self._foreign)
             return dict(self._paths)
 
+    def walk_rib(self) -> Iterator[tuple[str, Signature]]:
+        """:meth:`rib`, streamed as :meth:`GobgpClient.walk_rib` streams it. The paths
+        are those held when the walk starts (gobgpd's ListPath also walks a snapshot
+        of its table)."""
+        yield from self.rib().items()
+
     def _arrive(self, action: str) -> None:
         """A send starts: held while the gate is closed, then refused or taken."""
         self.sending.set()

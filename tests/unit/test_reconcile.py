@@ -4,7 +4,7 @@ store) and for the controller's reconcile against a fake RIB."""
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,7 @@ from trafex.control.events import Event, EventKind
 from trafex.control.reconcile import (
     Announceable,
     Plan,
+    PlanBuilder,
     ReconcileResult,
     Signature,
     plan,
@@ -114,6 +115,28 @@ def test_result_and_event() -> None:
     assert ReconcileResult(announced=2, withdrawn=1, foreign=3) == result
     expected = Event(EventKind.RECONCILED, "", "timer", "announced 2, withdrew 1", 5.0)
     assert expected == reconciled_event(result, "timer", 5.0)
+
+
+def test_the_plan_built_path_by_path_equals_the_plan_of_a_copy() -> None:
+    """Fed one path at a time, the builder makes the same plan as the whole RIB."""
+    changed = FlowRule(RULE.match, FlowActions(terminal=True))
+    builder = PlanBuilder(desired(changed, ROUTE))
+    for key, held in holding(RULE, OTHER_RULE).items():
+        builder.see(key, held)
+    assert plan(desired(changed, ROUTE), holding(RULE, OTHER_RULE)) == builder.finish()
+
+
+def test_the_plan_keeps_only_what_still_holds_in_the_store() -> None:
+    """Checked against the store as it is when the walk ends: an item the store no
+    longer holds (or holds as another item) is not announced; a key it holds now is
+    not withdrawn."""
+    replaced = FlowRule(RULE.match, FlowActions(terminal=True))
+    builder = PlanBuilder(desired(RULE, ROUTE))  # the snapshot
+    for key, held in holding(replaced, OTHER_RULE).items():  # the RIB, read later
+        builder.see(key, held)
+    assert Plan(missing=(ROUTE,), changed=(RULE,), extra=(OTHER_RULE.match,)) == (builder.finish())
+    now = desired(replaced, OTHER_RULE)  # the store when the walk ended
+    assert Plan() == builder.finish(now.get)
 
 
 def _apply(todo: Plan, rib: FakeRib) -> None:
@@ -251,6 +274,45 @@ def test_expiry_withdraws_from_the_rib_and_reconcile_keeps_it_out(trafexd: Rig) 
     trafexd.controller.flush()
     assert holding(ROUTE) == trafexd.rib.paths
     assert ReconcileResult(0, 0, 0) == trafexd.controller.reconcile("timer")
+
+
+def _during_walk(trafexd: Rig, change: Callable[[], object]) -> None:
+    """Make ``change`` while the reconcile reads the RIB: after its snapshot of the
+    store, before the first path comes in (the RIB it reads then includes the change)."""
+    walk = trafexd.rib.walk_rib
+
+    def walk_with_a_change() -> Iterator[tuple[str, Signature]]:
+        change()
+        trafexd.controller.flush()
+        yield from walk()
+
+    trafexd.rib.walk_rib = walk_with_a_change  # type: ignore[method-assign]
+
+
+def test_reconcile_keeps_a_rule_added_while_it_reads_the_rib(trafexd: Rig) -> None:
+    """A rule added mid-read is in the RIB but not in the snapshot: not withdrawn."""
+    stored(trafexd, RULE)
+    _during_walk(trafexd, lambda: stored(trafexd, OTHER_RULE))
+    assert ReconcileResult(0, 0, 0) == trafexd.controller.reconcile("timer")
+    assert holding(RULE, OTHER_RULE) == trafexd.rib.paths
+
+
+def test_reconcile_does_not_bring_back_a_rule_deleted_while_it_reads(trafexd: Rig) -> None:
+    """A rule deleted mid-read is in the snapshot but not in the RIB: not announced."""
+    stored(trafexd, RULE, OTHER_RULE)
+    gone = trafexd.controller.by_key(OTHER_RULE.key)
+    _during_walk(trafexd, lambda: trafexd.controller.remove([gone]))
+    assert ReconcileResult(0, 0, 0) == trafexd.controller.reconcile("timer")
+    assert holding(RULE) == trafexd.rib.paths
+
+
+def test_reconcile_does_not_undo_a_rule_replaced_while_it_reads(trafexd: Rig) -> None:
+    """A rule given other actions mid-read keeps them (the snapshot's are not sent)."""
+    replaced = FlowRule(RULE.match, FlowActions(rate=5.0))
+    stored(trafexd, RULE)
+    _during_walk(trafexd, lambda: stored(trafexd, replaced))
+    assert ReconcileResult(0, 0, 0) == trafexd.controller.reconcile("timer")
+    assert holding(replaced) == trafexd.rib.paths
 
 
 def test_refreshed_meta() -> None:

@@ -8,6 +8,7 @@ protobuf ``Any`` messages per rule. Pure functions: no I/O.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import struct
 from collections.abc import Iterable, Iterator
@@ -131,31 +132,42 @@ def actions_from_attributes(attributes: Iterable[bytes]) -> FlowActions:
     Raises :class:`~trafex.model.errors.ValidationError` when the communities make no
     valid set of actions (none at all, say), :class:`DecodeError` on bad bytes.
     """
+    found = []
+    for data in attributes:
+        _flags, code, value = split(data)
+        if code == TYPE_EXTENDED_COMMUNITIES:
+            if len(value) % 8:
+                raise DecodeError(f"extended communities of {len(value)} bytes (not 8 each)")
+            found.append(value)
+    return _actions_of(b"".join(found))
+
+
+@functools.lru_cache(maxsize=256)
+def _actions_of(communities: bytes) -> FlowActions:
+    """The actions these extended communities make. Cached: the paths of a large RIB
+    share a handful of action sets, and a reconcile reads every path (the result is
+    immutable; a refusal is raised each time, not cached)."""
     rate: float | None = None
     redirect: RouteTarget | None = None
     mark: int | None = None
     sample = terminal = False
-    for data in attributes:
-        _flags, code, value = split(data)
-        if code != TYPE_EXTENDED_COMMUNITIES:
-            continue
-        for community in _communities(value):
-            kind = (community[0], community[1])
-            if kind == TRAFFIC_RATE:
-                rate = struct.unpack_from("!f", community, 4)[0]
-            elif kind == TRAFFIC_ACTION:
-                sample = bool(community[7] & ACTION_SAMPLE)
-                terminal = bool(community[7] & ACTION_TERMINAL)
-            elif kind == REDIRECT_AS2:
-                asn, local = struct.unpack_from("!HI", community, 2)
-                redirect = RouteTarget(RouteTargetKind.AS2, asn, local)
-            elif kind == REDIRECT_AS4:
-                asn, local = struct.unpack_from("!IH", community, 2)
-                redirect = RouteTarget(RouteTargetKind.AS4, asn, local)
-            elif kind == REDIRECT_IPV4:
-                address = ipaddress.IPv4Address(community[2:6])
-                (local,) = struct.unpack_from("!H", community, 6)
-                redirect = RouteTarget(RouteTargetKind.IPV4, address, local)
-            elif kind == TRAFFIC_MARKING:
-                mark = community[7] & 0x3F
+    for community in _communities(communities):
+        kind = (community[0], community[1])
+        if kind == TRAFFIC_RATE:
+            rate = struct.unpack_from("!f", community, 4)[0]
+        elif kind == TRAFFIC_ACTION:
+            sample = bool(community[7] & ACTION_SAMPLE)
+            terminal = bool(community[7] & ACTION_TERMINAL)
+        elif kind == REDIRECT_AS2:
+            asn, local = struct.unpack_from("!HI", community, 2)
+            redirect = RouteTarget(RouteTargetKind.AS2, asn, local)
+        elif kind == REDIRECT_AS4:
+            asn, local = struct.unpack_from("!IH", community, 2)
+            redirect = RouteTarget(RouteTargetKind.AS4, asn, local)
+        elif kind == REDIRECT_IPV4:
+            address = ipaddress.IPv4Address(community[2:6])
+            (local,) = struct.unpack_from("!H", community, 6)
+            redirect = RouteTarget(RouteTargetKind.IPV4, address, local)
+        elif kind == TRAFFIC_MARKING:
+            mark = community[7] & 0x3F
     return FlowActions(rate=rate, redirect=redirect, mark=mark, sample=sample, terminal=terminal)

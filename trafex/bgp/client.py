@@ -27,6 +27,7 @@ Withdrawable = FlowRule | FlowMatch | UnicastRoute
 # What GoBGP holds for a key: the actions of a FlowSpec rule (None: actions trafex
 # would refuse), or the whole route.
 Signature = FlowActions | UnicastRoute | None
+RibEntry = tuple[str, Signature]  # a path of the RIB: its key, what it carries
 
 
 class SidecarError(TrafexError):
@@ -90,6 +91,14 @@ def nlri_key(family: str, nlri_binary: bytes) -> str:
     """Our key for a FlowSpec NLRI as GoBGP returns it (with its length prefix)."""
     body = prefix_form.from_gobgp(Family(family), unframe_nlri(nlri_binary))
     return f"{family}:{body.hex()}"
+
+
+def _actions_or_none(attributes: Iterable[bytes]) -> FlowActions | None:
+    """A FlowSpec path's actions, or None for actions trafex would refuse."""
+    try:
+        return actions_from_attributes(attributes)
+    except ValidationError:
+        return None
 
 
 def _peer(peer: Any) -> PeerInfo:
@@ -178,17 +187,24 @@ class GobgpClient:
         self._stream((self._path(i, True) for i in items), batch_size, "withdraw")
 
     def rib(self, families: Sequence[str] = tuple(FAMILIES)) -> dict[str, Signature]:
-        """What GoBGP announces on trafex's behalf: locally originated paths by key.
+        """What GoBGP announces on trafex's behalf: locally originated paths by key."""
+        return dict(self.walk_rib(families))
+
+    def walk_rib(self, families: Sequence[str] = tuple(FAMILIES)) -> Iterator[RibEntry]:
+        """The locally originated paths as they stream in, as (key, signature); sets
+        :attr:`foreign` once the walk is done. Nothing is kept: a reconcile compares
+        each path as it comes (:class:`~trafex.control.reconcile.PlanBuilder`).
 
         FlowSpec paths are asked for in binary only and keyed from GoBGP's NLRI bytes,
         which are byte for byte the canonical encoding trafex keys rules by, so only
-        their actions are decoded.
+        their actions are decoded (once per distinct attribute set: 100,000 rules
+        share a handful).
         """
-        out: dict[str, Signature] = {}
-        self.foreign = 0
+        foreign = 0
         for name in families:
             family = FAMILIES[name]
             flowspec = name.endswith("flowspec")
+            afi = name.partition("-")[0]
             request = gobgp_pb2.ListPathRequest(
                 table_type=gobgp_pb2.GLOBAL, family=family, enable_only_binary=flowspec
             )
@@ -199,22 +215,21 @@ class GobgpClient:
                             continue
                         try:
                             if flowspec:
-                                key = nlri_key(name.partition("-")[0], path.nlri_binary)
-                                try:
-                                    out[key] = actions_from_attributes(path.pattrs_binary)
-                                except ValidationError:
-                                    out[key] = None
+                                key = nlri_key(afi, path.nlri_binary)
+                                entry: RibEntry = (key, _actions_or_none(path.pattrs_binary))
                             else:
                                 route = decode_path(path)
                                 assert isinstance(route, UnicastRoute)
-                                out[route.key] = route
+                                entry = (route.key, route)
                         except (DecodeError, ValueError):
                             # A path trafex cannot model (added by hand with the gobgp
                             # CLI, say): not trafex's to keep or to withdraw.
-                            self.foreign += 1
+                            foreign += 1
+                            continue
+                        yield entry
             except grpc.RpcError as error:
                 raise _error("ListPath", error) from None
-        return out
+        self.foreign = foreign
 
     def learned_flows(
         self, families: Sequence[str] = ("ipv4-flowspec", "ipv6-flowspec")

@@ -42,8 +42,8 @@ from trafex.control.guardrails import DEFAULT_MAX_TERMS, GuardError, Guards
 from trafex.control.reconcile import (
     Announceable,
     Plan,
+    PlanBuilder,
     ReconcileResult,
-    plan,
     reconciled_event,
     result_of,
 )
@@ -143,6 +143,11 @@ class Controller:
     def counts(self) -> tuple[int, int]:
         with self._lock:
             return self._table.counts()
+
+    def by_origin(self) -> dict[tuple[str, str], int]:
+        """Intents held by ``(rule|route, origin)``."""
+        with self._lock:
+            return self._table.by_origin()
 
     def by_id(self, ident: str) -> Intent:
         with self._lock:
@@ -294,15 +299,18 @@ class Controller:
 
     def reconcile(self, reason: str) -> ReconcileResult:
         """Make GoBGP's RIB equal the store. Raises :class:`SidecarError` if unreachable."""
-        # Reading a large RIB takes a while: read it without holding the lock, so the
-        # API keeps taking changes meanwhile. A change made in between only makes the
-        # plan repeat it (announce an announced path: at worst an identical UPDATE;
-        # withdraw a withdrawn one: nothing). The plan and its sending are under the
-        # lock, so nothing it sends can undo a change made after it was computed.
-        actual = self._client.rib()
+        # Reading a large RIB takes a while: it is read without holding the lock, so the
+        # API keeps taking changes meanwhile, and compared path by path as it streams
+        # in against a snapshot of the store (no copy of the RIB is kept). The plan is
+        # then checked against the store as it is, under the lock, with its sending:
+        # nothing it sends can undo or repeat a change made while the RIB was read.
+        with self._lock:
+            builder = PlanBuilder(self._table.desired())
+        for key, held in self._client.walk_rib():
+            builder.see(key, held)
         foreign = self._client.foreign
         with self._lock:
-            todo = Plan() if self._withdrawn else plan(self._table.desired(), actual)
+            todo = Plan() if self._withdrawn else builder.finish(self._table.item)
             sent = self._executor.send(todo)
         for future in sent:
             future.result()  # SidecarError: the caller retries the whole reconcile

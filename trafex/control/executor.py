@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Generic, Protocol, TypeVar
@@ -45,13 +45,14 @@ class PathClient(Protocol):
 
     @property
     def foreign(self) -> int:
-        """Paths the last :meth:`rib` saw that trafex cannot model."""
+        """Paths the last :meth:`walk_rib` saw that trafex cannot model."""
 
     def announce(self, items: Iterable[Announceable], *, batch_size: int = ...) -> None: ...
 
     def withdraw(self, items: Iterable[Withdrawable], *, batch_size: int = ...) -> None: ...
 
-    def rib(self) -> Mapping[str, Signature]: ...
+    def walk_rib(self) -> Iterator[tuple[str, Signature]]:
+        """The paths GoBGP announces for trafex, as (key, signature), streamed."""
 
 
 class NotAnnouncedError(SidecarError, Generic[AnswerT]):

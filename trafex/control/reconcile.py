@@ -9,7 +9,7 @@ the executor, through the GoBGP client, carries it out.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from trafex.bgp.client import Withdrawable
@@ -58,32 +58,67 @@ class ReconcileResult:
     foreign: int  # paths in the RIB that trafex cannot model: left alone
 
 
+class PlanBuilder:
+    """A plan built while the RIB streams in, one path at a time: nothing of the RIB
+    is kept but the plan itself (at 100,000 rules, a copy of the RIB is some 100,000
+    short-lived objects per reconcile, and the allocator's arenas they leave behind
+    are what made trafexd grow under churn).
+
+    ``desired`` is a snapshot of the store's rules and routes by key, taken before the
+    RIB is read. :meth:`finish` checks the plan against the store as it is then, so a
+    change made while the RIB streamed in is neither undone nor repeated.
+    """
+
+    __slots__ = ("_changed", "_desired", "_extra", "_seen", "_undecodable")
+
+    def __init__(self, desired: Mapping[str, Announceable]) -> None:
+        self._desired = desired
+        # The key of each desired item the RIB holds, as the item's own key object (a
+        # FlowRule keeps its key): a reference each, no copy of the RIB's keys.
+        self._seen: set[str] = set()
+        self._changed: list[Announceable] = []
+        self._extra: list[Withdrawable] = []
+        self._undecodable: list[tuple[str, str]] = []
+
+    def see(self, key: str, held: Signature) -> None:
+        """One path of the RIB: its key and what it carries."""
+        item = self._desired.get(key)
+        if item is not None:
+            self._seen.add(item.key)
+            if held != signature(item):
+                self._changed.append(item)
+        elif isinstance(held, UnicastRoute):
+            self._extra.append(held)  # a route is withdrawn as itself
+        else:
+            try:
+                self._extra.append(decode_key(key))  # a rule by the match its key encodes
+            except ValidationError as error:
+                self._undecodable.append((key, str(error)))
+
+    def finish(self, current: Callable[[str], Announceable | None] | None = None) -> Plan:
+        """The plan. With ``current`` (a key's item in the store now, or None), only
+        what still holds: an item announced if the store still has that very item, a
+        key withdrawn if the store still lacks it."""
+        seen = self._seen
+        missing = [item for key, item in self._desired.items() if key not in seen]
+        changed, extra = self._changed, self._extra
+        if current is not None:
+            missing = [item for item in missing if current(item.key) is item]
+            changed = [item for item in changed if current(item.key) is item]
+            extra = [item for item in extra if current(item.key) is None]
+        return Plan(tuple(missing), tuple(changed), tuple(extra), tuple(self._undecodable))
+
+
 def plan(desired: Mapping[str, Announceable], actual: Mapping[str, Signature]) -> Plan:
     """Announce what is missing or different, withdraw what nobody asked for.
 
     A route in the RIB is withdrawn as itself; a FlowSpec rule by the match its key
     encodes (its actions do not matter to a withdraw).
     """
-    missing: list[Announceable] = []
-    changed: list[Announceable] = []
-    for key, item in desired.items():
-        if key not in actual:
-            missing.append(item)
-        elif actual[key] != signature(item):
-            changed.append(item)
-    extra: list[Withdrawable] = []
-    undecodable: list[tuple[str, str]] = []
+    builder = PlanBuilder(desired)
     for key, held in actual.items():
-        if key in desired:
-            continue
-        if isinstance(held, UnicastRoute):
-            extra.append(held)
-            continue
-        try:
-            extra.append(decode_key(key))
-        except ValidationError as error:
-            undecodable.append((key, str(error)))
-    return Plan(tuple(missing), tuple(changed), tuple(extra), tuple(undecodable))
+        builder.see(key, held)
+    return builder.finish()
 
 
 def result_of(todo: Plan, foreign: int) -> ReconcileResult:

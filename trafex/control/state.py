@@ -74,6 +74,16 @@ class IntentTable:
             return self._kinds[kind]
         return self._origins[(kind, origin)]
 
+    def item(self, key: str) -> FlowRule | UnicastRoute | None:
+        """What the intent of ``key`` puts on the wire, if one is held."""
+        intent = self._by_key.get(key)
+        return None if intent is None else item_of(intent)
+
+    def by_origin(self) -> dict[tuple[str, str], int]:
+        """How many intents are held by ``(kind, origin)``, those with any (kept as
+        intents change: no scan)."""
+        return {group: count for group, count in self._origins.items() if count}
+
     def desired(self) -> dict[str, FlowRule | UnicastRoute]:
         """What GoBGP should hold: each intent's rule or route, by key."""
         return {key: item_of(intent) for key, intent in self._by_key.items()}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from trafex.model.errors import ValidationError
@@ -95,6 +95,8 @@ class UnicastRoute:
     large_communities: tuple[tuple[int, int, int], ...] = ()
     local_preference: int | None = None
     med: int | None = None
+    # The identity, built once: the reconciler holds it for each route the RIB has.
+    _key: str = field(default="", init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # ipaddress reads "fe80::1%eth0"; BGP carries no zone (GoBGP refuses the text).
@@ -119,6 +121,7 @@ class UnicastRoute:
                 raise ValidationError(f"{value} is out of range 0..{_U32}", name.replace("_", "-"))
         object.__setattr__(self, "communities", tuple(sorted(set(self.communities))))
         object.__setattr__(self, "large_communities", tuple(sorted(set(self.large_communities))))
+        object.__setattr__(self, "_key", f"{self.family}:{self.prefix}")
 
     @property
     def family(self) -> str:
@@ -127,7 +130,7 @@ class UnicastRoute:
     @property
     def key(self) -> str:
         """The route's identity: its prefix."""
-        return f"{self.family}:{self.prefix}"
+        return self._key
 
 
 def parse_route(
