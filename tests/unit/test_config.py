@@ -235,7 +235,7 @@ def test_listen_addresses_are_normalised() -> None:
         ),
         (
             {"gobgp": {"managed": True}},
-            "gobgp.managed: unknown key (known: api, binary, log_level, manage)",
+            "gobgp.managed: unknown key (known: api, binary, log_level, manage, memory_limit)",
         ),
         ({"state": {"directory": "/tmp"}}, "state.directory: unknown key (known: dir)"),
         (
@@ -336,6 +336,9 @@ def test_wrong_type_names_the_key(data: dict[str, Any], expected: str) -> None:
         ({"api": {"listen": "127.0.0.1:0"}}, "api.listen"),
         ({"api": {"listen": "127.0.0.1:65536"}}, "api.listen"),
         ({"gobgp": {"api": "localhost:http"}}, "gobgp.api"),
+        ({"gobgp": {"memory_limit": "1GB"}}, "gobgp.memory_limit"),
+        ({"gobgp": {"memory_limit": "0MiB"}}, "gobgp.memory_limit"),
+        ({"gobgp": {"memory_limit": 1024}}, "gobgp.memory_limit"),
         ({"controller": {"batch_size": 0}}, "controller.batch_size"),
         ({"controller": {"batch_size": 100001}}, "controller.batch_size"),
         ({"controller": {"reconcile_interval": 0}}, "controller.reconcile_interval"),
@@ -677,6 +680,35 @@ def test_check_config_refuses_an_open_api(
     token.chmod(0o600)
     assert trafexd.main(["--check-config", str(path)]) == 0
     assert "API [::]:50061" in capsys.readouterr().out
+
+
+def test_check_config_reads_the_http_endpoints_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The HTTP endpoint's token and certificate are read by --check-config too (not
+    only when trafexd starts serving): a missing token file or a key that is not PEM
+    is one line naming it, exit 2; with both in place, ok."""
+    pki = make_pki().write(tmp_path)
+    token = tmp_path / "http-token"
+    path = tmp_path / "trafex.toml"
+    path.write_text(
+        f'[http]\nlisten = "[::]:5000"\ntls_cert = "{pki.server_cert}"\n'
+        f'tls_key = "{pki.server_key}"\ntoken_file = "{token}"\n'
+    )
+    assert trafexd.main(["--check-config", str(path)]) == 2
+    expected = f"trafexd: http.token_file {token}: cannot read: No such file or directory\n"
+    assert capsys.readouterr().err == expected
+    token.write_text("s3cret\n")
+    token.chmod(0o600)
+    assert trafexd.main(["--check-config", str(path)]) == 0
+    capsys.readouterr()
+    broken = tmp_path / "broken.pem"
+    broken.write_text("not a key\n")
+    path.write_text(path.read_text().replace(str(pki.server_key), str(broken)))
+    assert trafexd.main(["--check-config", str(path)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("trafexd: http: cannot load tls_cert/tls_key: ")
+    assert error.count("\n") == 1
 
 
 def test_api_files_are_relative_to_the_config_file(tmp_path: Path) -> None:

@@ -349,31 +349,25 @@ class HttpServer:
         config: HttpConfig,
         *,
         address: tuple[str, int] | None = None,
+        security: HttpSecurity | None = None,
     ) -> None:
         if address is None:
             if config.listen is None:
                 raise ListenError("http: no listen address")
             host, _, port = config.listen.rpartition(":")
             address = (host.strip("[]"), int(port))
-        token = _read_token(config)
+        security = security if security is not None else HttpSecurity.from_config(config)
         try:
-            self._server = _Server(address, controller, config, token)
+            self._server = _Server(address, controller, config, security.token)
         except OSError as error:
             raise ListenError(
                 f"http: cannot listen on {address[0]}:{address[1]}: {error}"
             ) from None
-        if config.tls_cert is not None and config.tls_key is not None:
-            try:
-                context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-                context.minimum_version = ssl.TLSVersion.TLSv1_2
-                context.load_cert_chain(config.tls_cert, config.tls_key)
-            except (OSError, ssl.SSLError) as error:
-                self._server.server_close()
-                raise ListenError(f"http: cannot load tls_cert/tls_key: {error}") from None
-            self._server.socket = context.wrap_socket(
+        if security.context is not None:
+            self._server.socket = security.context.wrap_socket(
                 self._server.socket, server_side=True, do_handshake_on_connect=False
             )
-        self.tls = config.tls_cert is not None
+        self.tls = security.context is not None
         self.port: int = self._server.server_address[1]
         self._thread: threading.Thread | None = None
 
@@ -396,11 +390,30 @@ class HttpServer:
         self._server.server_close()
 
 
-def _read_token(config: HttpConfig) -> bytes | None:
-    """The token clients must send, read as the gRPC API reads its own."""
-    if config.token_file is None:
-        return None
-    try:
-        return read_token(config.token_file, "http.token_file").encode()
-    except SecurityError as error:
-        raise ListenError(str(error)) from None
+@dataclass(frozen=True)
+class HttpSecurity:
+    """The endpoint's token and TLS context, read from ``[http]``'s files: by
+    ``trafexd --check-config``, and by trafexd before anything starts (a missing or
+    bad file stops it at once, as the gRPC API's do)."""
+
+    token: bytes | None = None
+    context: ssl.SSLContext | None = None
+
+    @classmethod
+    def from_config(cls, config: HttpConfig) -> HttpSecurity:
+        """Raises :class:`ListenError` naming the file and what is wrong with it."""
+        token = None
+        if config.token_file is not None:
+            try:
+                token = read_token(config.token_file, "http.token_file").encode()
+            except SecurityError as error:
+                raise ListenError(str(error)) from None
+        context = None
+        if config.tls_cert is not None and config.tls_key is not None:
+            try:
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                context.minimum_version = ssl.TLSVersion.TLSv1_2
+                context.load_cert_chain(config.tls_cert, config.tls_key)
+            except (OSError, ssl.SSLError) as error:
+                raise ListenError(f"http: cannot load tls_cert/tls_key: {error}") from None
+        return cls(token, context)

@@ -16,7 +16,7 @@ from pathlib import Path
 import structlog
 
 from trafex import __version__, logs
-from trafex.api.http import HttpServer
+from trafex.api.http import HttpSecurity, HttpServer
 from trafex.api.security import ApiSecurity, SecurityError
 from trafex.api.server import ApiServer, ListenError
 from trafex.api.servicer import TrafexServicer
@@ -37,6 +37,11 @@ from trafex.stopping import stop_event
 
 log = structlog.get_logger("trafexd")
 
+# A fresh gobgpd's sessions open once the store is in it: the reconcile before that is
+# tried this often, waiting OPEN_RETRY_WAIT s (then twice that, ...) in between.
+OPEN_ATTEMPTS = 3
+OPEN_RETRY_WAIT = 1.0
+
 EXAMPLE = """example:
   trafexd                            # sidecar on loopback, AS 65010, API on 127.0.0.1:50061
   trafexd --config /etc/trafex/trafex.toml
@@ -51,6 +56,9 @@ class Daemon:
         self.config = config
         # The API's certificates and token, read first: a bad file stops trafexd at once.
         self.api_security = ApiSecurity.from_config(config.api)
+        self.http_security = (
+            HttpSecurity.from_config(config.http) if config.http.listen is not None else None
+        )
         self.stop_event = threading.Event()
         self.events = EventBus()
         self.store = Store(config.state.dir)
@@ -82,18 +90,40 @@ class Daemon:
 
     def _sidecar_up(self) -> None:
         self.events.publish(Event(EventKind.SIDECAR_UP, subject=self.config.gobgp.api))
-        self._reconcile("sidecar-up")
+        self._announce_store("sidecar-up")  # the sidecar opens the sessions next
 
     def _sidecar_down(self, why: str) -> None:
         self.events.publish(
             Event(EventKind.SIDECAR_DOWN, subject=self.config.gobgp.api, detail=why)
         )
 
-    def _reconcile(self, reason: str) -> None:
+    def _reconcile(self, reason: str, **context: object) -> bool:
         try:
             self.controller.reconcile(reason)
         except SidecarError as error:
-            log.warning("reconcile.failed", reason=reason, error=str(error))
+            log.warning("reconcile.failed", reason=reason, error=str(error), **context)
+            return False
+        return True
+
+    def _announce_store(self, reason: str) -> bool:
+        """Put the whole store into a fresh gobgpd before its sessions open: the first
+        UPDATEs a router gets then hold every path, and the End-of-RIB that follows
+        ends its stale period (graceful restart) with nothing missing. A failed
+        reconcile is retried (``OPEN_ATTEMPTS``); if it still fails, the sessions open
+        anyway, said loudly: a router drops the stale paths when its restart timer
+        runs out whatever trafexd does, and the reconciler keeps repairing."""
+        for attempt in range(1, OPEN_ATTEMPTS + 1):
+            if self._reconcile(reason, attempt=attempt):
+                return True
+            if attempt < OPEN_ATTEMPTS and self.stop_event.wait(OPEN_RETRY_WAIT * attempt):
+                return False
+        log.error(
+            "sessions.open_unreconciled",
+            reason=reason,
+            attempts=OPEN_ATTEMPTS,
+            note="sessions open on a partial table; the reconciler retries",
+        )
+        return False
 
     # -- loops --------------------------------------------------------------------------
 
@@ -154,14 +184,16 @@ class Daemon:
             self.controller.expire()  # what expired while trafexd was down
         except SidecarError as error:
             log.warning("expire.failed", error=str(error))
-        self._reconcile("start")
+        self._announce_store("start")
         self.sidecar.open_sessions()  # the store is announced: now the routers may see it
         servicer = TrafexServicer(self.controller, self.events, self.status)
         self.server = ApiServer(
             servicer, self.config.api.listen, security=self.api_security
         ).start()
         if self.config.http.listen is not None:
-            self.http = HttpServer(self.controller, self.config.http).start()
+            self.http = HttpServer(
+                self.controller, self.config.http, security=self.http_security
+            ).start()
         ctl = self.config.controller
         self._thread(self._loop, ctl.expiry_interval, "expire", name="expiry")
         self._thread(self._loop, ctl.reconcile_interval, "reconcile", name="reconciler")
@@ -275,7 +307,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             config = load_config(args.check_config)
             ApiSecurity.from_config(config.api)  # its files can be read, and are PEM
-        except (ConfigError, SecurityError) as error:
+            if config.http.listen is not None:
+                HttpSecurity.from_config(config.http)  # and the HTTP endpoint's
+        except (ConfigError, SecurityError, ListenError) as error:
             print(f"trafexd: {error}", file=sys.stderr)
             return 2
         print(
@@ -287,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config)
         daemon = Daemon(config)
-    except (ConfigError, StoreError, SecurityError) as error:
+    except (ConfigError, StoreError, SecurityError, ListenError) as error:
         print(f"trafexd: {error}", file=sys.stderr)
         return 2
 
