@@ -207,12 +207,20 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 def run(args: argparse.Namespace) -> int:
     errors = Errors()
     workdir = Path(tempfile.mkdtemp(prefix="trafex-soak."))
+    limit = args.gobgp_memory_limit
     print(
         f"soak: {args.rules} rules, churn {args.rate}/s for {args.seconds:.0f} s, "
-        f"reconcile every {args.reconcile:.0f} s, in {workdir}"
+        f"reconcile every {args.reconcile:.0f} s, gobgpd memory_limit {limit or 'none'}, "
+        f"in {workdir}"
     )
+    gobgp_options = [f'memory_limit = "{limit}"'] if limit else []
     with (
-        peered(workdir, reconcile_interval=args.reconcile, extra=EXTRA_CONFIG) as (router, trafexd),
+        peered(
+            workdir,
+            reconcile_interval=args.reconcile,
+            extra=EXTRA_CONFIG,
+            gobgp_options=gobgp_options,
+        ) as (router, trafexd),
         TrafexClient(trafexd.api, timeout=300) as client,
     ):
         assert trafexd.process is not None
@@ -262,6 +270,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--load-timeout", type=float, default=900)
     parser.add_argument(
         "--reconcile", type=float, default=30, help="trafexd's reconcile_interval (its default)"
+    )
+    parser.add_argument(
+        "--gobgp-memory-limit",
+        default="",
+        metavar="SIZE",
+        help='the sidecar\'s [gobgp] memory_limit ("1GiB"); default: none',
     )
     args = parser.parse_args(argv)
     reason = frr_missing_reason()

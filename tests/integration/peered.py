@@ -37,10 +37,11 @@ def peered(
     reconcile_interval: float = 5,
     graceful_restart: bool = False,
     extra: str = "",
+    gobgp_options: Sequence[str] = (),
 ) -> Iterator[tuple[FrrRouter, Trafexd]]:
     """FRR and trafexd with established sessions; both stopped on the way out.
     ``graceful_restart``: FRR's ``bgp graceful-restart``; ``extra``: lines of trafexd's
-    ``[controller]`` table."""
+    ``[controller]`` table; ``gobgp_options``: of its ``[gobgp]`` table."""
     port = free_port()
     hosts = {4: HOST_V4, 6: HOST_V6}
     router = FrrRouter(
@@ -63,6 +64,7 @@ def peered(
             listen_addresses=[locals_[v] for v in versions],
             reconcile_interval=reconcile_interval,
             extra=extra,
+            gobgp_options=gobgp_options,
         ).start()
         router.wait_established(timeout=30)
         yield router, trafexd

@@ -62,9 +62,11 @@ class Trafexd:
         metrics: bool = False,
         extra: str = "",
         api_options: Sequence[str] = (),
+        gobgp_options: Sequence[str] = (),
         api_credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
-        """``api_options``: more lines of ``[api]`` (``tls_cert = "..."``);
+        """``api_options``, ``gobgp_options``: more lines of ``[api]`` (``tls_cert =
+        "..."``), of ``[gobgp]``;
         ``api_credentials``: what the harness's own channel (its readiness check, :attr:`stub`)
         needs then (TLS, the token)."""
         self.workdir = workdir
@@ -87,6 +89,7 @@ class Trafexd:
             *api_options,
             "[gobgp]",
             f'api = "{self.gobgp_api}"',
+            *gobgp_options,
             "[state]",
             f'dir = "{self.state_dir}"',
             "[controller]",

@@ -1,4 +1,5 @@
-"""Unit tests for Sidecar.open_sessions: trafexd's neighbors open once the store is in."""
+"""Unit tests for the sidecar's pure parts: Sidecar.open_sessions (trafexd's neighbors
+open once the store is in) and the managed gobgpd's environment."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any, cast
 
 from trafex.bgp.client import GobgpClient, SidecarError
 from trafex.bgp.config import BgpConfig, GobgpConfig, NeighborConfig
-from trafex.bgp.sidecar import Sidecar
+from trafex.bgp.sidecar import Sidecar, environment
 
 NEIGHBORS = tuple(
     NeighborConfig(address=ipaddress.ip_address(a), peer_as=65000)
@@ -63,3 +64,13 @@ def test_nothing_to_open_for_an_external_or_learning_gobgpd(tmp_path: Path) -> N
     sidecar(tmp_path, external, manage=False).open_sessions()
     sidecar(tmp_path, learning, learn=True).open_sessions()
     assert (external.enabled, learning.enabled) == ([], [])
+
+
+def test_memory_limit_becomes_gomemlimit() -> None:
+    """``[gobgp] memory_limit`` is passed as GOMEMLIMIT, over an inherited one; unset,
+    the inherited environment is passed as it is."""
+    inherited = {"PATH": "/usr/bin", "GOMEMLIMIT": "8GiB"}
+    assert environment(GobgpConfig(), inherited) == inherited
+    limited = environment(GobgpConfig(memory_limit="512MiB"), inherited)
+    assert limited == {"PATH": "/usr/bin", "GOMEMLIMIT": "512MiB"}
+    assert inherited["GOMEMLIMIT"] == "8GiB"  # not changed in place

@@ -85,12 +85,28 @@ class BgpConfig:
     restart_time: Annotated[int, Range(1, 4095)] = 120  # seconds the routers keep stale paths
 
 
+_GO_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
+
+
+def go_memory_limit(value: Any) -> str:
+    """A size as Go's GOMEMLIMIT reads it (digits, then B, KiB, MiB, GiB or TiB), or ""."""
+    if value == "":
+        return ""
+    text = value if isinstance(value, str) else ""
+    digits = text.rstrip("BKMGTi")
+    if not digits.isdigit() or int(digits) == 0 or text[len(digits) :] not in _GO_UNITS:
+        raise ValueError(f'not a size like "1GiB" (units {", ".join(_GO_UNITS)}): {value!r}')
+    return text
+
+
 @dataclass(frozen=True)
 class GobgpConfig:
     binary: str = "gobgpd"
     api: Annotated[str, Parse(host_port)] = DEFAULT_GOBGP_API
     manage: bool = True
     log_level: str = "info"
+    # A managed gobgpd's soft memory limit (Go's GOMEMLIMIT, "1GiB"); "": Go's default.
+    memory_limit: Annotated[str, Parse(go_memory_limit)] = ""
 
 
 def read_bgp(table: Table, defaults: BgpConfig) -> BgpConfig:

@@ -16,7 +16,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import structlog
@@ -30,6 +30,16 @@ log = structlog.get_logger("trafex.sidecar")
 START_TIMEOUT = 20.0
 POLL_INTERVAL = 0.1
 MAX_BACKOFF = 5.0
+
+
+def environment(gobgp: GobgpConfig, inherited: Mapping[str, str]) -> dict[str, str]:
+    """A managed gobgpd's environment: trafexd's, with ``[gobgp] memory_limit`` as Go's
+    GOMEMLIMIT when set (Go then collects harder as the heap nears it, instead of
+    letting it reach twice the live data)."""
+    env = dict(inherited)
+    if gobgp.memory_limit:
+        env["GOMEMLIMIT"] = gobgp.memory_limit
+    return env
 
 
 class Sidecar:
@@ -113,6 +123,7 @@ class Sidecar:
                 stdout=logfile,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # a backgrounded gobgpd without it stops at once
+                env=environment(self.gobgp, os.environ),
             )
         self.pid_path.write_text(f"{self.process.pid}\n")
         log.info("sidecar.started", pid=self.process.pid, api=self.gobgp.api)
