@@ -220,7 +220,7 @@ def test_listen_addresses_are_normalised() -> None:
         (
             {"bgp": {"nieghbor": []}},
             "bgp.nieghbor: unknown key "
-            "(known: asn, graceful_restart, listen_addresses, listen_port, neighbor, "
+            "(known: asn, connect_retry, graceful_restart, listen_addresses, listen_port, neighbor, "
             "restart_time, router_id)",
         ),
         (

@@ -83,12 +83,14 @@ def test_global_section_from_config() -> None:
 
 
 def test_minimal_neighbor() -> None:
-    """A neighbor has its address, peer AS, admin-down (trafexd opens it) and one
-    afi-safi per family; no transport, password or multihop section unless configured."""
+    """A neighbor has its address, peer AS, admin-down (trafexd opens it), the connect
+    retry timer and one afi-safi per family; no transport, password or multihop section
+    unless configured."""
     bgp = BgpConfig(neighbors=(neighbor(),), graceful_restart=False)
     (rendered,) = load(bgp)["neighbors"]
     expected = {
         "config": {"neighbor-address": "192.0.2.2", "peer-as": 65001, "admin-down": True},
+        "timers": {"config": {"connect-retry": 10}},
         "afi-safis": [
             {"config": {"afi-safi-name": "ipv4-unicast"}},
             {"config": {"afi-safi-name": "ipv4-flowspec"}},
@@ -118,6 +120,7 @@ def test_full_neighbor() -> None:
             "auth-password": "s3cret",
         },
         "transport": {"config": {"local-address": "2001:db8::1", "passive-mode": True}},
+        "timers": {"config": {"connect-retry": 10}},
         "ebgp-multihop": {"config": {"enabled": True, "multihop-ttl": 4}},
         "afi-safis": [{"config": {"afi-safi-name": "ipv6-flowspec"}}],
     }
@@ -182,6 +185,17 @@ def test_restart_time_from_config() -> None:
     assert rendered["graceful-restart"]["config"]["restart-time"] == 300
 
 
+def test_connect_retry_from_config() -> None:
+    """[bgp] connect_retry is every neighbor's connect-retry (Go's default is 120 s,
+    which can outlast the routers' restart time)."""
+    bgp = BgpConfig(neighbors=(neighbor(), neighbor("2001:db8::2")), connect_retry=30)
+    rendered = load(bgp)["neighbors"]
+    assert [n["timers"]["config"]["connect-retry"] for n in rendered] == [30, 30]
+    assert parse_config({"bgp": {"connect_retry": 30}}).bgp.connect_retry == 30
+    with pytest.raises(ConfigError, match=r"^bgp\.connect_retry"):
+        parse_config({"bgp": {"connect_retry": 4}})
+
+
 def test_no_graceful_restart_when_off() -> None:
     """graceful_restart = false: no graceful-restart section, none per family, no -r."""
     bgp = BgpConfig(neighbors=(neighbor(),), graceful_restart=False)
@@ -198,6 +212,7 @@ def test_learning_gobgpd_opens_at_once_without_graceful_restart() -> None:
     (rendered,) = tomllib.loads(render(bgp, learn=True))["neighbors"]
     expected = {
         "config": {"neighbor-address": "192.0.2.2", "peer-as": 65001},
+        "timers": {"config": {"connect-retry": 10}},
         "afi-safis": [
             {"config": {"afi-safi-name": "ipv4-unicast"}},
             {"config": {"afi-safi-name": "ipv4-flowspec"}},

@@ -83,6 +83,10 @@ class BgpConfig:
     # gobgpd leaves the routers' copies in place (stale) until trafexd has announced again.
     graceful_restart: bool = True
     restart_time: Annotated[int, Range(1, 4095)] = 120  # seconds the routers keep stale paths
+    # Seconds between gobgpd's connection attempts to a neighbor that is not up (it
+    # waits a random time from this to twice this). Go's default is 120 s: a session
+    # the router reset would then often come back only after restart_time.
+    connect_retry: Annotated[int, Range(5, 3600)] = 10
 
 
 _GO_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")

@@ -105,6 +105,7 @@ def _neighbor(neighbor: NeighborConfig, bgp: BgpConfig, *, learn: bool) -> list[
             lines.append(f"    local-address = {_q(str(neighbor.local_address))}")
         if neighbor.passive:
             lines.append("    passive-mode = true")
+    lines += ["  [neighbors.timers.config]", f"    connect-retry = {bgp.connect_retry}"]
     if neighbor.ebgp_multihop_ttl:
         lines += [
             "  [neighbors.ebgp-multihop.config]",
