@@ -11,6 +11,7 @@ up after a crash.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -93,6 +94,12 @@ class Lab:
 
     def nodedir(self, node: str) -> Path:
         return self.rundir / node
+
+    @functools.cached_property
+    def access(self) -> ApiAccess:
+        """How the lab's clients reach trafexd (its address, CA and token), from the
+        controller's trafexd.toml, read once."""
+        return controller_access(self.topology)
 
     @property
     def state_file(self) -> Path:
@@ -188,7 +195,7 @@ class Lab:
 
     def make_pki(self) -> ApiAccess:
         """The API's certificates and token (made once, in trafexd.toml's pki folder)."""
-        access = controller_access(self.topology)
+        access = self.access
         controller = str(self.topology.address(self.topology.controller.name))
         pki.ensure(access.pki, (controller,), access.token)
         return access
@@ -221,7 +228,7 @@ class Lab:
 
     def _start_sensor(self, controller: Node) -> Proc:
         assert controller.sensor is not None
-        access = controller_access(self.topology)
+        access = self.access
         argv = [
             tool("trafex"),
             "detect",
@@ -368,7 +375,7 @@ class Lab:
     def client_env(self) -> dict[str, str]:
         """TRAFEX_TLS_CA and TRAFEX_TOKEN_FILE: trafex-ctl run in the lab (``trafex lab
         exec controller -- trafex-ctl …``) presents the lab's CA and token."""
-        return controller_access(self.topology).client_env()
+        return self.access.client_env()
 
     def exec(self, node: str, argv: list[str]) -> int:
         """Run a command inside a node's namespace, with the terminal's stdio."""
