@@ -62,29 +62,27 @@ class PlanBuilder:
     """A plan built while the RIB streams in, one path at a time: nothing of the RIB
     is kept but the plan itself (at 100,000 rules, a copy of the RIB is some 100,000
     short-lived objects per reconcile, and the allocator's arenas they leave behind
-    are what made trafexd grow under churn).
+    made trafexd grow under churn).
 
-    ``desired`` is a snapshot of the store's rules and routes by key, taken before the
-    RIB is read. :meth:`finish` checks the plan against the store as it is then, so a
-    change made while the RIB streamed in is neither undone nor repeated.
+    ``unseen`` is the store's rules and routes by key, taken before the RIB is read,
+    and becomes the builder's: each key the RIB holds is taken out of it, so what is
+    left at the end is what the RIB lacks (no second set of keys is built).
+    :meth:`finish` checks the plan against the store as it is then, so a change made
+    while the RIB streamed in is neither undone nor repeated.
     """
 
-    __slots__ = ("_changed", "_desired", "_extra", "_seen", "_undecodable")
+    __slots__ = ("_changed", "_extra", "_undecodable", "_unseen")
 
-    def __init__(self, desired: Mapping[str, Announceable]) -> None:
-        self._desired = desired
-        # The key of each desired item the RIB holds, as the item's own key object (a
-        # FlowRule keeps its key): a reference each, no copy of the RIB's keys.
-        self._seen: set[str] = set()
+    def __init__(self, unseen: dict[str, Announceable]) -> None:
+        self._unseen = unseen
         self._changed: list[Announceable] = []
         self._extra: list[Withdrawable] = []
         self._undecodable: list[tuple[str, str]] = []
 
     def see(self, key: str, held: Signature) -> None:
         """One path of the RIB: its key and what it carries."""
-        item = self._desired.get(key)
+        item = self._unseen.pop(key, None)
         if item is not None:
-            self._seen.add(item.key)
             if held != signature(item):
                 self._changed.append(item)
         elif isinstance(held, UnicastRoute):
@@ -99,8 +97,7 @@ class PlanBuilder:
         """The plan. With ``current`` (a key's item in the store now, or None), only
         what still holds: an item announced if the store still has that very item, a
         key withdrawn if the store still lacks it."""
-        seen = self._seen
-        missing = [item for key, item in self._desired.items() if key not in seen]
+        missing = list(self._unseen.values())
         changed, extra = self._changed, self._extra
         if current is not None:
             missing = [item for item in missing if current(item.key) is item]
@@ -115,7 +112,7 @@ def plan(desired: Mapping[str, Announceable], actual: Mapping[str, Signature]) -
     A route in the RIB is withdrawn as itself; a FlowSpec rule by the match its key
     encodes (its actions do not matter to a withdraw).
     """
-    builder = PlanBuilder(desired)
+    builder = PlanBuilder(dict(desired))
     for key, held in actual.items():
         builder.see(key, held)
     return builder.finish()

@@ -95,7 +95,7 @@ class UnicastRoute:
     large_communities: tuple[tuple[int, int, int], ...] = ()
     local_preference: int | None = None
     med: int | None = None
-    # The identity, built once: the reconciler holds it for each route the RIB has.
+    # The identity, built once: the table and the reconciler read it for every route.
     _key: str = field(default="", init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
