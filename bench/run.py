@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 BENCHMARKS = {
     "control": "bench_control",  # API → gobgpd → FRR, rules/s and trafexd's RSS
+    "reconcile": "bench_reconcile",  # one reconcile of 100k rules: seconds, memory
     "detect": "bench_detect",  # the sensor's packets/s against a talk-style Scapy loop
     "trigger": "bench_trigger",  # packet → intent accepted by trafexd: latency, intents/s
 }

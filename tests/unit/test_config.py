@@ -220,8 +220,8 @@ def test_listen_addresses_are_normalised() -> None:
         (
             {"bgp": {"nieghbor": []}},
             "bgp.nieghbor: unknown key "
-            "(known: asn, connect_retry, graceful_restart, listen_addresses, listen_port, neighbor, "
-            "restart_time, router_id)",
+            "(known: asn, connect_retry, graceful_restart, listen_addresses, listen_port, "
+            "neighbor, restart_time, router_id)",
         ),
         (
             with_neighbor(peer_asn=65001),

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import structlog
 
-from trafex import __version__, logs
+from trafex import __version__, allocator, logs
 from trafex.api.http import HttpSecurity, HttpServer
 from trafex.api.security import ApiSecurity, SecurityError
 from trafex.api.server import ApiServer, ListenError
@@ -318,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
 
+    allocator.fix_mmap_threshold()  # large short-lived tables go back to the system
     try:
         config = load_config(args.config)
         daemon = Daemon(config)

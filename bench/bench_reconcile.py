@@ -1,0 +1,154 @@
+"""Reconcile benchmark: a controller (real store, real gobgpd, no peer) holding
+``--rules`` FlowSpec rules, reconciled ``--runs`` times with nothing to repair (the
+steady state: every 30 s by default), then once with 1% of the paths gone from
+gobgpd. Prints seconds per reconcile, paths read per second, the Python memory one
+reconcile allocates at its peak (tracemalloc), and this process's RSS before and after
+the runs, with glibc's allocator tuned as trafexd tunes it (``--glibc-default``: not).
+Prints numbers; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "integration"))
+
+from trafexd import free_port  # noqa: E402
+
+from trafex import allocator, logs  # noqa: E402
+from trafex.bgp.client import GobgpClient, SidecarError  # noqa: E402
+from trafex.control.controller import Controller, IntentOptions  # noqa: E402
+from trafex.control.events import EventBus  # noqa: E402
+from trafex.control.guardrails import Guards  # noqa: E402
+from trafex.control.store import Store  # noqa: E402
+from trafex.model.flowspec import FlowRule  # noqa: E402
+from trafex.model.grammar import parse_rule  # noqa: E402
+
+
+def rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def rules(count: int) -> list[FlowRule]:
+    """Half IPv4 /32, half IPv6 /128 destinations, one action set (as the soak's)."""
+    out = []
+    for i in range(count):
+        if i % 2:
+            destination = f"3001:4:b::{i // 2 >> 16:x}:{i // 2 & 0xFFFF:x}/128"
+        else:
+            destination = f"10.{i // 2 >> 16 & 0xFF}.{i // 2 >> 8 & 0xFF}.{i // 2 & 0xFF}/32"
+        out.append(
+            parse_rule(f"destination {destination} protocol =tcp destination-port =443 discard")
+        )
+    return out
+
+
+def start_gobgpd(workdir: Path) -> tuple[subprocess.Popen[bytes], GobgpClient]:
+    binary = shutil.which("gobgpd")
+    if binary is None:
+        raise SystemExit("bench reconcile: gobgpd is not installed (make setup)")
+    config = workdir / "gobgpd.toml"
+    config.write_text('[global.config]\n  as = 65010\n  router-id = "192.0.2.1"\n  port = -1\n')
+    api = f"127.0.0.1:{free_port()}"
+    with (workdir / "gobgpd.log").open("wb") as log:
+        process = subprocess.Popen(
+            [binary, "-f", str(config), "--api-hosts", api, "--log-plain"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    client = GobgpClient(api)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.info()
+            return process, client
+        except SidecarError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                raise SystemExit("bench reconcile: gobgpd did not start") from None
+            time.sleep(0.05)
+
+
+def timed(controller: Controller) -> float:
+    start = time.perf_counter()
+    controller.reconcile("bench")
+    return time.perf_counter() - start
+
+
+def run(controller: Controller, client: GobgpClient, held: list[FlowRule], runs: int) -> None:
+    start = time.perf_counter()
+    for i in range(0, len(held), 10_000):
+        controller.add([(rule, IntentOptions(origin="bench")) for rule in held[i : i + 10_000]])
+    controller.flush()
+    print(
+        f"reconcile: {len(held)} rules stored and announced in {time.perf_counter() - start:.1f} s"
+    )
+    timed(controller)  # the first: warms the caches
+    rss_before = rss_mib()
+    seconds = [timed(controller) for _ in range(runs)]
+    rss_after = rss_mib()
+    median = statistics.median(seconds)
+    print(
+        f"  steady state: {median:.2f} s per reconcile (median of {runs}, min "
+        f"{min(seconds):.2f}), {len(held) / median:,.0f} paths read/s"
+    )
+    print(f"  RSS of this process: {rss_before:.1f} MiB before the runs, {rss_after:.1f} after")
+    tracemalloc.start()
+    timed(controller)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    print(f"  Python memory a reconcile allocates at its peak: {peak / 2**20:.1f} MiB")
+    lost = held[::100]
+    client.withdraw(lost)
+    result = controller.reconcile("bench")
+    print(f"  1% gone from gobgpd ({len(lost)} paths): repaired {result.announced}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rules", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument(
+        "--glibc-default",
+        action="store_true",
+        help="leave glibc's mmap threshold adjusting itself (trafexd fixes it)",
+    )
+    args = parser.parse_args(argv)
+    logs.configure("warning", "console")  # the controller's "reconciled" lines are not numbers
+    tuned = False if args.glibc_default else allocator.fix_mmap_threshold()
+    print(f"reconcile: glibc mmap threshold {'fixed, as trafexd does' if tuned else 'adjusting'}")
+    workdir = Path(tempfile.mkdtemp(prefix="trafex-bench-reconcile."))
+    process, client = start_gobgpd(workdir)
+    store = Store(workdir / "state")
+    guards = Guards(max_rules=0, max_routes=0)
+    controller = Controller(store, client, EventBus(), guards=guards)
+    try:
+        run(controller, client, rules(args.rules), args.runs)
+    finally:
+        controller.close()
+        store.close()
+        client.close()
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
