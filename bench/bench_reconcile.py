@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,10 +21,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
-from trafexd import free_port  # noqa: E402
+from gobgpd import bare_gobgpd, gobgpd_missing_reason  # noqa: E402
 
 from trafex import allocator, logs  # noqa: E402
-from trafex.bgp.client import GobgpClient, SidecarError  # noqa: E402
+from trafex.bgp.client import GobgpClient  # noqa: E402
 from trafex.control.controller import Controller, IntentOptions  # noqa: E402
 from trafex.control.events import EventBus  # noqa: E402
 from trafex.control.guardrails import Guards  # noqa: E402
@@ -53,32 +52,6 @@ def rules(count: int) -> list[FlowRule]:
             parse_rule(f"destination {destination} protocol =tcp destination-port =443 discard")
         )
     return out
-
-
-def start_gobgpd(workdir: Path) -> tuple[subprocess.Popen[bytes], GobgpClient]:
-    binary = shutil.which("gobgpd")
-    if binary is None:
-        raise SystemExit("bench reconcile: gobgpd is not installed (make setup)")
-    config = workdir / "gobgpd.toml"
-    config.write_text('[global.config]\n  as = 65010\n  router-id = "192.0.2.1"\n  port = -1\n')
-    api = f"127.0.0.1:{free_port()}"
-    with (workdir / "gobgpd.log").open("wb") as log:
-        process = subprocess.Popen(
-            [binary, "-f", str(config), "--api-hosts", api, "--log-plain"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    client = GobgpClient(api)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.info()
-            return process, client
-        except SidecarError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                raise SystemExit("bench reconcile: gobgpd did not start") from None
-            time.sleep(0.05)
 
 
 def timed(controller: Controller) -> float:
@@ -129,23 +102,22 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure("warning", "console")  # the controller's "reconciled" lines are not numbers
     tuned = False if args.glibc_default else allocator.fix_mmap_threshold()
     print(f"reconcile: glibc mmap threshold {'fixed, as trafexd does' if tuned else 'adjusting'}")
+    reason = gobgpd_missing_reason()
+    if reason:
+        print(f"bench reconcile: cannot run here: {reason}")
+        return 2
     workdir = Path(tempfile.mkdtemp(prefix="trafex-bench-reconcile."))
-    process, client = start_gobgpd(workdir)
-    store = Store(workdir / "state")
-    guards = Guards(max_rules=0, max_routes=0)
-    controller = Controller(store, client, EventBus(), guards=guards)
     try:
-        run(controller, client, rules(args.rules), args.runs)
+        with bare_gobgpd(workdir, timeout=5.0) as client:
+            store = Store(workdir / "state")
+            guards = Guards(max_rules=0, max_routes=0)
+            controller = Controller(store, client, EventBus(), guards=guards)
+            try:
+                run(controller, client, rules(args.rules), args.runs)
+            finally:
+                controller.close()
+                store.close()
     finally:
-        controller.close()
-        store.close()
-        client.close()
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
 

@@ -7,16 +7,12 @@ checked against GoBGP's own decoding of the bytes trafex sent.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from trafexd import free_port
+from gobgpd import bare_gobgpd, gobgpd_missing_reason
 
-from trafex.bgp.client import GobgpClient, SidecarError
+from trafex.bgp.client import GobgpClient
 from trafex.model.flowspec import FlowRule
 from trafex.model.grammar import parse_rule
 from trafex.model.nlri import decode_key
@@ -24,43 +20,11 @@ from trafex.model.nlri import decode_key
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GobgpClient]:
-    binary = shutil.which("gobgpd")
-    if binary is None:
-        pytest.skip("gobgpd is not installed (apt-get install gobgpd)")
-    workdir = tmp_path_factory.mktemp("gobgpd")
-    config = workdir / "gobgpd.toml"
-    config.write_text('[global.config]\n  as = 65010\n  router-id = "192.0.2.1"\n  port = -1\n')
-    api = f"127.0.0.1:{free_port()}"
-    with (workdir / "gobgpd.log").open("wb") as log:
-        process = subprocess.Popen(
-            [binary, "-f", str(config), "--api-hosts", api, "--log-plain"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    gobgp = GobgpClient(api, timeout=2.0)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                gobgp.info()
-                break
-            except SidecarError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError(_log(workdir)) from None
-                time.sleep(0.05)
+    reason = gobgpd_missing_reason()
+    if reason:
+        pytest.skip(reason)
+    with bare_gobgpd(tmp_path_factory.mktemp("gobgpd")) as gobgp:
         yield gobgp
-    finally:
-        gobgp.close()
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _log(workdir: Path) -> str:
-    return (workdir / "gobgpd.log").read_text(errors="replace")[-2000:]
 
 
 def _clear(client: GobgpClient) -> None:
