@@ -661,54 +661,40 @@ def test_check_config_refuses_an_open_api(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """trafexd --check-config on an API off loopback without TLS exits 2 with one line
-    naming api.listen; with TLS and a token whose file is missing, one line naming the
-    file; with the files in place, ok."""
+    naming api.listen."""
     path = tmp_path / "trafex.toml"
     path.write_text('[api]\nlisten = "[::]:50061"\n')
     assert trafexd.main(["--check-config", str(path)]) == 2
     assert capsys.readouterr().err == f"trafexd: api.listen: [::]:50061 {_OPEN}\n"
+
+
+@pytest.mark.parametrize(("section", "listen"), [("api", "[::]:50061"), ("http", "[::]:5000")])
+def test_check_config_reads_the_tls_and_token_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], section: str, listen: str
+) -> None:
+    """The gRPC API's and the HTTP endpoint's token and certificate are read by
+    --check-config (not only when trafexd starts serving): a missing token file or a
+    key that is not PEM is one line naming it, exit 2; with the files in place, ok."""
     pki = make_pki().write(tmp_path)
     token = tmp_path / "token"
-    path.write_text(
-        f'[api]\nlisten = "[::]:50061"\ntls_cert = "{pki.server_cert}"\n'
-        f'tls_key = "{pki.server_key}"\ntoken_file = "{token}"\n'
-    )
-    assert trafexd.main(["--check-config", str(path)]) == 2
-    expected = f"trafexd: api.token_file {token}: cannot read: No such file or directory\n"
-    assert capsys.readouterr().err == expected
-    token.write_text("s3cret\n")
-    token.chmod(0o600)
-    assert trafexd.main(["--check-config", str(path)]) == 0
-    assert "API [::]:50061" in capsys.readouterr().out
-
-
-def test_check_config_reads_the_http_endpoints_files(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """The HTTP endpoint's token and certificate are read by --check-config too (not
-    only when trafexd starts serving): a missing token file or a key that is not PEM
-    is one line naming it, exit 2; with both in place, ok."""
-    pki = make_pki().write(tmp_path)
-    token = tmp_path / "http-token"
     path = tmp_path / "trafex.toml"
     path.write_text(
-        f'[http]\nlisten = "[::]:5000"\ntls_cert = "{pki.server_cert}"\n'
+        f'[{section}]\nlisten = "{listen}"\ntls_cert = "{pki.server_cert}"\n'
         f'tls_key = "{pki.server_key}"\ntoken_file = "{token}"\n'
     )
     assert trafexd.main(["--check-config", str(path)]) == 2
-    expected = f"trafexd: http.token_file {token}: cannot read: No such file or directory\n"
+    expected = f"trafexd: {section}.token_file {token}: cannot read: No such file or directory\n"
     assert capsys.readouterr().err == expected
     token.write_text("s3cret\n")
     token.chmod(0o600)
     assert trafexd.main(["--check-config", str(path)]) == 0
-    capsys.readouterr()
+    assert "ok (AS 65010" in capsys.readouterr().out
     broken = tmp_path / "broken.pem"
     broken.write_text("not a key\n")
     path.write_text(path.read_text().replace(str(pki.server_key), str(broken)))
     assert trafexd.main(["--check-config", str(path)]) == 2
-    error = capsys.readouterr().err
-    assert error.startswith("trafexd: http: cannot load tls_cert/tls_key: ")
-    assert error.count("\n") == 1
+    expected = f"trafexd: {section}.tls_key {broken}: no PEM private key in it\n"
+    assert capsys.readouterr().err == expected
 
 
 def test_api_files_are_relative_to_the_config_file(tmp_path: Path) -> None:

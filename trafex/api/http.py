@@ -37,7 +37,7 @@ import grpc
 import structlog
 
 from trafex.api.form import FormError, form_field
-from trafex.api.security import SecurityError, read_token
+from trafex.api.security import SecurityError, read_pem, read_token
 from trafex.api.server import ListenError
 from trafex.api.servicer import IntentController, status_of
 from trafex.bgp.client import SidecarError
@@ -410,10 +410,18 @@ class HttpSecurity:
                 raise ListenError(str(error)) from None
         context = None
         if config.tls_cert is not None and config.tls_key is not None:
+            try:  # each file named when it cannot be read or holds no PEM, as [api]'s
+                read_pem(config.tls_cert, "http.tls_cert")
+                read_pem(config.tls_key, "http.tls_key", key=True)
+            except SecurityError as error:
+                raise ListenError(str(error)) from None
             try:
                 context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
                 context.minimum_version = ssl.TLSVersion.TLSv1_2
                 context.load_cert_chain(config.tls_cert, config.tls_key)
             except (OSError, ssl.SSLError) as error:
-                raise ListenError(f"http: cannot load tls_cert/tls_key: {error}") from None
+                raise ListenError(
+                    f"http.tls_cert {config.tls_cert} and http.tls_key {config.tls_key}: "
+                    f"cannot be used together: {error}"
+                ) from None
         return cls(token, context)

@@ -366,3 +366,14 @@ def test_a_bad_token_or_certificate_file_is_one_line(
     with a ListenError naming it (trafexd prints it and exits)."""
     with rig(tmp_path / "state") as made, pytest.raises(ListenError, match=words):
         HttpServer(made.controller, HttpConfig(**config), address=("127.0.0.1", 0))
+
+
+def test_a_certificate_and_a_key_that_do_not_match_are_named(tmp_path: Path) -> None:
+    """Both files PEM, but the key is not the certificate's: one ListenError naming
+    both files."""
+    files = make_pki().write(tmp_path)
+    config = HttpConfig(tls_cert=files.server_cert, tls_key=files.client_key)
+    expected = f"http.tls_cert {files.server_cert} and http.tls_key {files.client_key}: "
+    with rig(tmp_path / "state") as made, pytest.raises(ListenError) as raised:
+        HttpServer(made.controller, config, address=("127.0.0.1", 0))
+    assert str(raised.value).startswith(expected + "cannot be used together: ")
