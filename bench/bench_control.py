@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,6 +19,7 @@ sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
 from frr import FrrRouter  # noqa: E402
 from peered import peered  # noqa: E402
+from scratch import scratch  # noqa: E402
 from trafexd import Trafexd  # noqa: E402
 
 from trafex.api.adapter import rule_to_spec  # noqa: E402
@@ -126,11 +126,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--hold", type=int, default=100_000, help="0 to skip")
     args = parser.parse_args(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="trafex-bench."))
     # trafexd's default reconcile interval (the tests use 5 s: a reconcile would land
     # in most runs). The guard's default cap (10,000 rules in force) is lifted for --hold.
     no_cap = "[guard]\nmax_rules = 0\n"
-    with peered(workdir, (6,), reconcile_interval=30, extra=no_cap) as (router, trafexd):
+    with (
+        scratch("trafex-bench.") as folder,
+        peered(folder.path, (6,), reconcile_interval=30, extra=no_cap) as (router, trafexd),
+    ):
         assert trafexd.process is not None
         pid = trafexd.process.pid
         for clients in args.clients:

@@ -10,10 +10,8 @@ Prints numbers; asserts nothing.
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -22,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
 from gobgpd import bare_gobgpd, gobgpd_missing_reason  # noqa: E402
+from scratch import scratch  # noqa: E402
 
 from trafex import allocator, logs  # noqa: E402
 from trafex.bgp.client import GobgpClient  # noqa: E402
@@ -106,19 +105,18 @@ def main(argv: list[str] | None = None) -> int:
     if reason:
         print(f"bench reconcile: cannot run here: {reason}")
         return 2
-    workdir = Path(tempfile.mkdtemp(prefix="trafex-bench-reconcile."))
-    try:
-        with bare_gobgpd(workdir, timeout=5.0) as client:
-            store = Store(workdir / "state")
-            guards = Guards(max_rules=0, max_routes=0)
-            controller = Controller(store, client, EventBus(), guards=guards)
-            try:
-                run(controller, client, rules(args.rules), args.runs)
-            finally:
-                controller.close()
-                store.close()
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    with (
+        scratch("trafex-bench-reconcile.") as folder,
+        bare_gobgpd(folder.path, timeout=5.0) as client,
+    ):
+        store = Store(folder.path / "state")
+        guards = Guards(max_rules=0, max_routes=0)
+        controller = Controller(store, client, EventBus(), guards=guards)
+        try:
+            run(controller, client, rules(args.rules), args.runs)
+        finally:
+            controller.close()
+            store.close()
     return 0
 
 

@@ -32,7 +32,6 @@ import re
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -42,6 +41,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from frr import HOST_V6, FrrRouter, Neighbor, frr_missing_reason  # noqa: E402
+from scratch import scratch  # noqa: E402
 from trafexd import Trafexd, free_port  # noqa: E402
 
 from trafex.model.grammar import parse_rule  # noqa: E402
@@ -261,7 +261,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-frr", action="store_true", help="trafexd without a router")
     args = parser.parse_args(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="trafex-bench-trigger."))
+    with scratch("trafex-bench-trigger.") as folder:
+        return run(args, folder.path)
+
+
+def run(args: argparse.Namespace, workdir: Path) -> int:
+    """The benchmark, its files in ``workdir``."""
     pcap = workdir / "trigger.pcap"
     config = workdir / "trigger.toml"
     config.write_text(CONFIG)

@@ -18,7 +18,6 @@ import json
 import os
 import signal
 import sys
-import tempfile
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -32,6 +31,7 @@ sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
 from frr import FrrRouter, frr_missing_reason  # noqa: E402
 from peered import peered  # noqa: E402
+from scratch import scratch  # noqa: E402
 
 from trafex.api.client import ApiError, TrafexClient  # noqa: E402
 from trafex.control.changes import IntentOptions  # noqa: E402
@@ -205,8 +205,14 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    with scratch("trafex-soak.") as folder:
+        status = soak(args, folder.path)
+        folder.keep = status != 0
+    return status
+
+
+def soak(args: argparse.Namespace, workdir: Path) -> int:
     errors = Errors()
-    workdir = Path(tempfile.mkdtemp(prefix="trafex-soak."))
     limit = args.gobgp_memory_limit
     print(
         f"soak: {args.rules} rules, churn {args.rate}/s for {args.seconds:.0f} s, "
