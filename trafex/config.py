@@ -99,6 +99,9 @@ class Range:
         return f"{_number(self.minimum)}..{_number(self.maximum)}"
 
 
+NO_LIMIT = Range(0, note="0: no limit")  # a cap or rate where 0 turns it off
+
+
 def _number(value: float | None) -> str:
     """``5`` for 5 and 5.0, ``0.5`` for 0.5: a number as a person writes it."""
     assert value is not None

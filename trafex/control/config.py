@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from trafex.bgp.config import BgpConfig, GobgpConfig, read_bgp
 from trafex.config import (
+    NO_LIMIT,
     ConfigError,
     Parse,
     Range,
@@ -45,7 +46,6 @@ __all__ = [
 
 DEFAULT_API = "127.0.0.1:50061"
 _SECONDS = Range(above=0)
-_NO_LIMIT = Range(0, note="0: no limit")
 _MIB = 1 << 20
 
 
@@ -85,7 +85,7 @@ class ControllerConfig:
     reconcile_interval: Annotated[float, _SECONDS] = 30.0
     expiry_interval: Annotated[float, _SECONDS] = 1.0
     batch_size: Annotated[int, Range(1, 100_000)] = 1000
-    max_terms_per_component: Annotated[int, _NO_LIMIT] = 5
+    max_terms_per_component: Annotated[int, NO_LIMIT] = 5
     # "keep": stop without withdrawing (with [bgp] graceful_restart the routers keep the
     # rules as stale until trafexd is back); "withdraw": withdraw everything, then stop
     # (the intents stay stored and are announced again at the next start).

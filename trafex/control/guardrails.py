@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from trafex.config import Parse, Range, Table, str_list
+from trafex.config import NO_LIMIT, Parse, Range, Table, str_list
 from trafex.model.errors import TrafexError, ValidationError
 from trafex.model.flowspec import ATTRIBUTE, FlowRule
 from trafex.model.grammar import render_rule
@@ -75,9 +75,6 @@ def networks(value: Any) -> tuple[IPNet, ...]:
     return tuple(out)
 
 
-_NO_LIMIT = Range(0, note="0: no limit")
-
-
 @dataclass(frozen=True, slots=True)
 class Guards:
     """``[guard]``: the guards' settings, each default stated here once (trafexd's
@@ -88,11 +85,11 @@ class Guards:
     protected: Annotated[tuple[IPNet, ...], Parse(networks)] = ()
     max_breadth_v4: Annotated[int, Range(0, 32)] = 24
     max_breadth_v6: Annotated[int, Range(0, 128)] = 48
-    max_rules: Annotated[int, _NO_LIMIT] = 10_000  # active FlowSpec rules, all origins
-    max_routes: Annotated[int, _NO_LIMIT] = 10_000  # active unicast routes, all origins
-    max_rules_per_origin: Annotated[int, _NO_LIMIT] = 0
-    max_routes_per_origin: Annotated[int, _NO_LIMIT] = 0
-    rate_per_origin: Annotated[float, _NO_LIMIT] = 0.0  # intents asked/s (updates too)
+    max_rules: Annotated[int, NO_LIMIT] = 10_000  # active FlowSpec rules, all origins
+    max_routes: Annotated[int, NO_LIMIT] = 10_000  # active unicast routes, all origins
+    max_rules_per_origin: Annotated[int, NO_LIMIT] = 0
+    max_routes_per_origin: Annotated[int, NO_LIMIT] = 0
+    rate_per_origin: Annotated[float, NO_LIMIT] = 0.0  # intents asked/s (updates too)
     burst_per_origin: Annotated[int, Range(1)] = 100  # the rate's bucket size
     dry_run: bool = False  # validate and guard every request, announce nothing
     # [guard.origins.NAME] prefixes: what one origin (a sensor, a tenant) may act on

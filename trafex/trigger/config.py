@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from trafex.config import (
+    NO_LIMIT,
     ConfigError,
     Parse,
     Range,
@@ -129,7 +130,7 @@ class DetectorPolicy:
 class TriggerConfig:
     """The ``[trigger]`` table; ``detectors`` from its detector tables."""
 
-    max_intents_per_second: Annotated[float, Range(0, note="0: no limit")] = 50.0
+    max_intents_per_second: Annotated[float, NO_LIMIT] = 50.0
     burst: Annotated[int | None, Range(1)] = None  # None: the rate, at least 1
     hold_down: Annotated[float | None, Parse(duration)] = None  # None: each detector's ttl
     send_timeout: Annotated[float, Range(above=0)] = 0.5  # seconds per call to trafexd
